@@ -1,0 +1,418 @@
+// Router rules. Each block names the section of docs/protocol.md it implements.
+#include "router.hpp"
+
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+
+#include "junction/proto/status.hpp"
+#include "junction/proto/text.hpp"
+
+namespace junction::daemon {
+
+namespace code = proto::code;
+using proto::packet_type;
+
+namespace {
+
+bool is_builtin_name(std::string_view n) noexcept {
+    return n == "echo" || n == "receive-cmd" || n == "register-service" ||
+           n == "unregister-service" || n == "list-services" || n == "daemon-info";
+}
+
+// A packet that ends a session: 103, 102, or any 4xx/5xx.
+bool is_terminal(std::uint16_t c) noexcept {
+    return c == code::proc_done || c == code::proc_dead || proto::is_error(c);
+}
+
+std::string error_text(std::error_code ec) { return ec.message(); }
+
+}  // namespace
+
+router::router(limits lim, std::uint64_t start_ms, std::string version)
+    : limits_(lim), start_ms_(start_ms), now_ms_(start_ms), version_(std::move(version)) {}
+
+void router::on_open(conn_id c, const credentials& creds) { conns_[c].creds = creds; }
+
+std::size_t router::sessions_of(conn_id c) const {
+    const auto it = conns_.find(c);
+    return it == conns_.end() ? 0 : it->second.sessions.size();
+}
+
+// --- Packets ----------------------------------------------------------------
+
+bool router::on_packet(conn_id c, const proto::frame& f, action_sink& out) {
+    const auto it = conns_.find(c);
+    if (it == conns_.end()) return false;
+    switch (static_cast<packet_type>(f.hdr.type)) {
+        case packet_type::request: on_request(c, it->second, f, out); return true;
+        case packet_type::update: on_update(c, f, out); return true;
+        case packet_type::response: on_response(c, f, out); return true;
+        default: break;
+    }
+    // "Packet types": anything but REQUEST/UPDATE/RESPONSE ends the connection.
+    std::string why = "reserved packet type " + std::to_string(f.hdr.type);
+    out.send(c, packet_type::response, f.hdr.id, code::bad_packet, why);
+    out.diagnose(c, why);
+    out.close(c, why);
+    return false;
+}
+
+void router::on_request(conn_id c, connection& conn, const proto::frame& f, action_sink& out) {
+    const std::uint32_t id = f.hdr.id;
+    if (id == 0) {
+        out.send(c, packet_type::response, 0, code::bad_args, "session id 0 is not allowed");
+        out.diagnose(c, "REQUEST with session id 0");
+        return;
+    }
+    if (const auto open = by_client_.find(key(c, id)); open != by_client_.end()) {
+        // Reusing an open id is a protocol violation that ends the open session.
+        out.diagnose(c, "REQUEST reuses open session id " + std::to_string(id));
+        end_session(open->second, code::bad_args, "session id already in use", code::bad_args,
+                    "client reused the session id", out);
+        return;
+    }
+    proto::request_line req;
+    if (const auto ec = proto::parse_request(f.payload, req)) {
+        out.send(c, packet_type::response, id, code::bad_args, error_text(ec));
+        out.diagnose(c, "bad REQUEST: " + error_text(ec));
+        return;
+    }
+    if (conn.client_sessions >= limits_.max_sessions_per_connection) {
+        out.send(c, packet_type::response, id, code::limit_exceeded,
+                 "limit: sessions per connection (" +
+                     std::to_string(limits_.max_sessions_per_connection) + ")");
+        out.diagnose(c, "sessions-per-connection limit reached");
+        return;
+    }
+
+    std::uint32_t slot = 0;
+    conn_id provider = daemon_conn;
+    if (!is_builtin_name(req.service)) {
+        const auto svc = services_.find(req.service);
+        if (svc == services_.end()) {
+            out.send(c, packet_type::response, id, code::unknown_service,
+                     "unknown service " + std::string(req.service));
+            return;
+        }
+        slot = svc->second;
+        provider = service_slots_[slot].provider;
+    }
+
+    const std::uint32_t s = new_session();
+    session& ss = sessions_[s];
+    ss.client = c;
+    ss.client_id = id;
+    ss.provider = provider;
+    by_client_.emplace(key(c, id), s);
+    conn.sessions.insert(s);
+    ++conn.client_sessions;
+    ++stats_.sessions_opened;
+
+    if (provider == daemon_conn) {
+        start_builtin(s, req, out);
+        return;
+    }
+    connection& pconn = conns_.find(provider)->second;
+    ss.service = slot;
+    ss.provider_id = allocate_provider_id(provider, pconn);
+    by_provider_.emplace(key(provider, ss.provider_id), s);
+    pconn.sessions.insert(s);
+    ++service_slots_[slot].sessions;
+    out.forward(provider, ss.provider_id, f.wire);
+    ++stats_.packets_routed;
+    stats_.bytes_routed += f.wire.size();
+}
+
+void router::on_update(conn_id c, const proto::frame& f, action_sink& out) {
+    const auto it = by_client_.find(key(c, f.hdr.id));
+    if (it == by_client_.end()) return on_unknown_session(c, f, out);
+    const std::uint32_t s = it->second;
+    proto::code_line cl;
+    if (const auto ec = proto::parse_code_line(f.payload, cl)) {
+        out.diagnose(c, "bad UPDATE: " + error_text(ec));
+        end_session(s, code::bad_update_code, error_text(ec), code::bad_update_code,
+                    "bad update code from client", out);
+        return;
+    }
+    session& ss = sessions_[s];
+    if (!account_chunk(ss.up_chunked, cl.code, f.payload.size())) {
+        out.diagnose(c, "message limit exceeded in UPDATE");
+        end_session(s, code::limit_exceeded, "limit: message size", code::limit_exceeded,
+                    "limit: message size", out);
+        return;
+    }
+    if (ss.provider == daemon_conn) return builtin_update(s, cl.code, cl.content, out);
+    out.forward(ss.provider, ss.provider_id, f.wire);
+    ++stats_.packets_routed;
+    stats_.bytes_routed += f.wire.size();
+    if (is_terminal(cl.code)) drop_session(s);
+}
+
+void router::on_response(conn_id c, const proto::frame& f, action_sink& out) {
+    const auto it = by_provider_.find(key(c, f.hdr.id));
+    if (it == by_provider_.end()) return on_unknown_session(c, f, out);
+    const std::uint32_t s = it->second;
+    proto::code_line cl;
+    if (const auto ec = proto::parse_code_line(f.payload, cl)) {
+        out.diagnose(c, "bad RESPONSE: " + error_text(ec));
+        end_session(s, code::bad_response_code, "bad response code from provider",
+                    code::bad_response_code, error_text(ec), out);
+        return;
+    }
+    session& ss = sessions_[s];
+    if (!account_chunk(ss.down_chunked, cl.code, f.payload.size())) {
+        out.diagnose(c, "message limit exceeded in RESPONSE");
+        end_session(s, code::limit_exceeded, "limit: message size", code::limit_exceeded,
+                    "limit: message size", out);
+        return;
+    }
+    out.forward(ss.client, ss.client_id, f.wire);
+    ++stats_.packets_routed;
+    stats_.bytes_routed += f.wire.size();
+    if (is_terminal(cl.code)) drop_session(s);
+}
+
+void router::on_unknown_session(conn_id c, const proto::frame& f, action_sink& out) {
+    // "Unknown sessions": answer 102 in the opposite direction, except to packets
+    // that would end the session anyway (they crossed the end on the wire).
+    proto::code_line cl;
+    if (!proto::parse_code_line(f.payload, cl) && is_terminal(cl.code)) {
+        ++stats_.late_packets;
+        return;
+    }
+    const bool from_master = f.hdr.type == static_cast<std::uint8_t>(packet_type::update);
+    out.send(c, from_master ? packet_type::response : packet_type::update, f.hdr.id,
+             code::proc_dead, "no such session");
+}
+
+bool router::account_chunk(std::uint32_t& chunked, std::uint16_t c, std::size_t bytes) const {
+    const std::size_t total = chunked + bytes;
+    if (total > limits_.max_message) return false;
+    chunked = c == code::has_more ? static_cast<std::uint32_t>(total) : 0;
+    return true;
+}
+
+// --- Connections going away ---------------------------------------------------
+
+void router::on_close(conn_id c, action_sink& out) {
+    const auto it = conns_.find(c);
+    if (it == conns_.end()) return;
+    // Copy: end_session edits the set.
+    const std::vector<std::uint32_t> mine(it->second.sessions.begin(), it->second.sessions.end());
+    for (const std::uint32_t s : mine) {
+        if (!sessions_[s].live) continue;
+        const bool as_client = sessions_[s].client == c;
+        // The side that went away is told nothing; the other side gets 515.
+        end_session(s, as_client ? 0 : code::netdown, "peer down",
+                    as_client ? code::netdown : 0, "peer down", out);
+    }
+    drop_services(c, it->second);
+    conns_.erase(c);
+}
+
+void router::shutdown_all(action_sink& out) {
+    for (std::uint32_t s = 0; s < sessions_.size(); ++s) {
+        if (sessions_[s].live)
+            end_session(s, code::shutdown, "shutdown", code::shutdown, "shutdown", out);
+    }
+}
+
+// --- Session table ------------------------------------------------------------
+
+std::uint32_t router::new_session() {
+    std::uint32_t s;
+    if (!free_sessions_.empty()) {
+        s = free_sessions_.back();
+        free_sessions_.pop_back();
+        sessions_[s] = session{};
+    } else {
+        s = static_cast<std::uint32_t>(sessions_.size());
+        sessions_.emplace_back();
+    }
+    sessions_[s].live = true;
+    ++live_sessions_;
+    return s;
+}
+
+std::uint32_t router::allocate_provider_id(conn_id p, connection& pconn) {
+    // Never 0, never an id still open on p; wraps around after 2^32 - 1.
+    for (;;) {
+        const std::uint32_t id = pconn.next_provider_id++;
+        if (pconn.next_provider_id == 0) pconn.next_provider_id = 1;
+        if (id != 0 && !by_provider_.contains(key(p, id))) return id;
+    }
+}
+
+void router::end_session(std::uint32_t s, std::uint16_t client_code, std::string_view client_msg,
+                         std::uint16_t provider_code, std::string_view provider_msg,
+                         action_sink& out) {
+    const session ss = sessions_[s];
+    if (client_code != 0)
+        out.send(ss.client, packet_type::response, ss.client_id, client_code, client_msg);
+    if (provider_code != 0 && ss.provider != daemon_conn)
+        out.send(ss.provider, packet_type::update, ss.provider_id, provider_code, provider_msg);
+    drop_session(s);
+}
+
+void router::drop_session(std::uint32_t s) {
+    session& ss = sessions_[s];
+    if (!ss.live) return;
+    by_client_.erase(key(ss.client, ss.client_id));
+    if (const auto c = conns_.find(ss.client); c != conns_.end()) {
+        c->second.sessions.erase(s);
+        --c->second.client_sessions;
+    }
+    if (ss.provider != daemon_conn) {
+        by_provider_.erase(key(ss.provider, ss.provider_id));
+        if (const auto p = conns_.find(ss.provider); p != conns_.end()) p->second.sessions.erase(s);
+        --service_slots_[ss.service].sessions;
+    }
+    ss.live = false;
+    free_sessions_.push_back(s);
+    --live_sessions_;
+}
+
+// --- Registry -------------------------------------------------------------------
+
+void router::drop_services(conn_id c, connection& conn) {
+    for (const std::uint32_t slot : conn.services) {
+        service_slot& sv = service_slots_[slot];
+        if (!sv.live || sv.provider != c) continue;
+        services_.erase(sv.name);
+        sv.live = false;
+        // The slot is reused only once no session refers to it.
+        if (sv.sessions == 0) free_service_slots_.push_back(slot);
+    }
+    conn.services.clear();
+}
+
+// --- Built-in services ------------------------------------------------------------
+
+void router::start_builtin(std::uint32_t s, const proto::request_line& req, action_sink& out) {
+    session& ss = sessions_[s];
+    if (req.service == "echo") {
+        ss.kind = builtin::echo;
+        out.send(ss.client, packet_type::response, ss.client_id, code::ok, "OK",
+                 proto::as_bytes(req.args));
+        return;
+    }
+    ss.kind = builtin::command;
+    if (req.service == "receive-cmd") {
+        out.send(ss.client, packet_type::response, ss.client_id, code::ok, "OK");
+        return;
+    }
+    run_command(s, req.line, out);
+}
+
+void router::builtin_update(std::uint32_t s, std::uint16_t c, std::span<const std::uint8_t> content,
+                            action_sink& out) {
+    if (is_terminal(c)) return drop_session(s);
+    const session& ss = sessions_[s];
+    if (ss.kind == builtin::echo) {
+        out.send(ss.client, packet_type::response, ss.client_id, code::ok, "OK", content);
+        return;
+    }
+    if (c != code::ok) {
+        end_session(s, code::bad_update_code, "command sessions take UPDATE 200 <command>", 0, "",
+                    out);
+        return;
+    }
+    const std::string_view line = proto::strip_nul(proto::as_text(content));
+    proto::request_line req;
+    if (const auto ec = proto::parse_request(proto::as_bytes(line), req)) {
+        out.send(ss.client, packet_type::response, ss.client_id, code::bad_args, error_text(ec));
+        return;
+    }
+    run_command(s, req.line, out);
+}
+
+void router::run_command(std::uint32_t s, std::string_view line, action_sink& out) {
+    const session ss = sessions_[s];
+    const auto words = proto::split_args(line);
+    const std::string_view cmd = words.empty() ? std::string_view{} : words[0];
+    auto reply = [&](std::uint16_t c, std::string_view msg, std::string_view content = {}) {
+        out.send(ss.client, packet_type::response, ss.client_id, c, msg, proto::as_bytes(content));
+    };
+    connection& conn = conns_.find(ss.client)->second;
+
+    if (cmd == "register-service") {
+        // "register-service <name> [<group>]": ccnet's group is accepted and ignored.
+        if (words.size() < 2 || words.size() > 3 || !proto::valid_service_name(words[1]))
+            return reply(code::bad_args, "usage: register-service <name>; name is "
+                                         "[A-Za-z0-9][A-Za-z0-9._:-]{0,127}");
+        const std::string name(words[1]);
+        if (is_builtin_name(name)) return reply(code::serv_existed, "reserved by the daemon");
+        if (const auto it = services_.find(name); it != services_.end()) {
+            if (service_slots_[it->second].provider == ss.client) return reply(code::ok, "OK");
+            return reply(code::serv_existed, "the service already exists");
+        }
+        if (conn.services.size() >= limits_.max_services_per_connection)
+            return reply(code::limit_exceeded,
+                         "limit: services per connection (" +
+                             std::to_string(limits_.max_services_per_connection) + ")");
+        std::uint32_t slot;
+        if (!free_service_slots_.empty()) {
+            slot = free_service_slots_.back();
+            free_service_slots_.pop_back();
+        } else {
+            slot = static_cast<std::uint32_t>(service_slots_.size());
+            service_slots_.emplace_back();
+        }
+        service_slots_[slot] = service_slot{name, ss.client, 0, true};
+        services_.emplace(name, slot);
+        conn.services.push_back(slot);
+        return reply(code::ok, "OK");
+    }
+    if (cmd == "unregister-service") {
+        if (words.size() != 2) return reply(code::bad_args, "usage: unregister-service <name>");
+        const auto it = services_.find(words[1]);
+        if (it == services_.end() || service_slots_[it->second].provider != ss.client)
+            return reply(code::unknown_service, "not registered by this connection");
+        const std::uint32_t slot = it->second;
+        services_.erase(it);
+        service_slots_[slot].live = false;
+        std::erase(conn.services, slot);
+        if (service_slots_[slot].sessions == 0) free_service_slots_.push_back(slot);
+        return reply(code::ok, "OK");
+    }
+    if (cmd == "list-services") return reply(code::ok, "OK", list_services_json());
+    if (cmd == "daemon-info") return reply(code::ok, "OK", daemon_info_json());
+    if (cmd == "echo") {
+        proto::request_line req;
+        (void)proto::parse_request(proto::as_bytes(line), req);
+        return reply(code::ok, "OK", req.args);
+    }
+    reply(code::bad_args, "unknown command " + std::string(cmd));
+}
+
+std::string router::list_services_json() const {
+    boost::json::array list;
+    list.reserve(services_.size());
+    for (const auto& [name, slot] : services_) {
+        const service_slot& sv = service_slots_[slot];
+        const credentials& cr = conns_.find(sv.provider)->second.creds;
+        list.push_back(boost::json::object{
+            {"name", name},
+            {"provider", boost::json::object{{"pid", cr.pid}, {"uid", cr.uid}, {"gid", cr.gid}}},
+            {"sessions", sv.sessions}});
+    }
+    std::sort(list.begin(), list.end(), [](const auto& a, const auto& b) {
+        return a.as_object().at("name").as_string() < b.as_object().at("name").as_string();
+    });
+    return boost::json::serialize(boost::json::object{{"services", std::move(list)}});
+}
+
+std::string router::daemon_info_json() const {
+    return boost::json::serialize(boost::json::object{
+        {"version", version_},
+        {"uptime_ms", now_ms_ - start_ms_},
+        {"connections", conns_.size()},
+        {"sessions", live_sessions_},
+        {"services", services_.size()},
+        {"sessions_opened", stats_.sessions_opened},
+        {"packets_routed", stats_.packets_routed},
+        {"bytes_routed", stats_.bytes_routed},
+    });
+}
+
+}  // namespace junction::daemon

@@ -1,0 +1,447 @@
+// The I/O shell around the router.
+//
+// Flow of one wake-up:
+//   socket readable ─▶ read_loop: read what is there into the shared scratch
+//   buffer (until a short read) ─▶ frame_reader.feed ─▶ router.on_packet per
+//   frame ─▶ action_sink: bytes appended to target connections' `out` buffers,
+//   targets marked dirty ─▶ after_batch(): each dirty connection flushes once
+//   (one non-blocking write of everything queued; the rest goes to one
+//   async_write), then deferred closes run (router.on_close, 515s to peers).
+//
+// One thread, one io_context. Per connection: one read loop (a coroutine) and
+// at most one write in flight. Queued bytes per connection are bounded by
+// limits::max_queued_bytes: a connection that does not read what it is sent is
+// closed at the bound (docs/protocol.md, "Slow readers").
+#include "server.hpp"
+
+#include <chrono>
+#include <sys/socket.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/unordered/unordered_flat_map.hpp>
+#include <spdlog/spdlog.h>
+
+#include "junction/proto/status.hpp"
+#include "junction/proto/text.hpp"
+#include "listener.hpp"
+#include "router.hpp"
+
+#ifndef JUNCTION_VERSION
+#define JUNCTION_VERSION "0.0.0"
+#endif
+
+namespace junction::daemon {
+
+namespace asio = boost::asio;
+using stream = asio::local::stream_protocol;
+using boost::system::error_code;
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+
+namespace {
+
+std::uint64_t now_ms() {
+    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          std::chrono::steady_clock::now().time_since_epoch())
+                                          .count());
+}
+
+constexpr std::size_t scratch_size = 256 * 1024;
+// Buffers larger than this are released once drained, so idle connections stay small.
+constexpr std::size_t keep_capacity = 64 * 1024;
+
+struct connection {
+    connection(conn_id i, stream::socket s, std::size_t max_payload)
+        : id(i), sock(std::move(s)), reader(max_payload) {}
+
+    conn_id id;
+    stream::socket sock;
+    proto::frame_reader reader;
+    credentials creds;
+    std::vector<std::uint8_t> out;       // queued, not yet handed to the kernel
+    std::vector<std::uint8_t> inflight;  // owned by the one async_write in flight
+    bool writing = false;
+    bool dirty = false;
+    bool closing = false;  // close once `out` is written (or the deadline passes)
+    bool dead = false;     // socket closed, router told
+    std::string close_reason;
+
+    std::size_t queued() const noexcept { return out.size() + inflight.size(); }
+};
+
+using conn_ptr = std::shared_ptr<connection>;
+
+}  // namespace
+
+struct server::impl final : action_sink {
+    explicit impl(config c)
+        : cfg(std::move(c)),
+          io(1),
+          rt(cfg.lim, now_ms(), JUNCTION_VERSION),
+          signals(io, SIGINT, SIGTERM),
+          shutdown_timer(io),
+          scratch(scratch_size) {}
+
+    config cfg;
+    asio::io_context io;
+    router rt;
+    bound_socket bound;
+    std::optional<stream::acceptor> acceptor;
+    asio::signal_set signals;
+    asio::steady_timer shutdown_timer;
+    std::vector<std::uint8_t> scratch;  // shared read buffer (one thread)
+
+    boost::unordered_flat_map<conn_id, conn_ptr> conns;
+    boost::unordered_flat_map<std::uint32_t, std::uint32_t> conns_per_uid;
+    std::vector<connection*> dirty;
+    std::vector<conn_id> to_close;
+    conn_id next_id = 1;
+    bool stopping = false;
+
+    // --- action_sink ----------------------------------------------------------
+
+    connection* target(conn_id id) {
+        const auto it = conns.find(id);
+        return it == conns.end() || it->second->dead ? nullptr : it->second.get();
+    }
+
+    // False (and the connection is being closed) when `bytes` more would pass the bound.
+    bool has_room(connection& c, std::size_t bytes) {
+        if (c.queued() + bytes <= cfg.lim.max_queued_bytes) return true;
+        if (!c.closing) {
+            spdlog::warn("conn {} (pid {} uid {}): slow reader: {} bytes queued, limit {}; closing",
+                         c.id, c.creds.pid, c.creds.uid, c.queued(), cfg.lim.max_queued_bytes);
+            schedule_close(c, "slow reader (queue limit)");
+        }
+        return false;
+    }
+
+    void mark_dirty(connection& c) {
+        if (!c.dirty) {
+            c.dirty = true;
+            dirty.push_back(&c);
+        }
+    }
+
+    void forward(conn_id to, std::uint32_t id, std::span<const std::uint8_t> wire) override {
+        connection* c = target(to);
+        if (!c || c->closing || !has_room(*c, wire.size())) return;
+        const std::size_t at = c->out.size();
+        c->out.insert(c->out.end(), wire.begin(), wire.end());
+        proto::rewrite_id(c->out.data() + at, id);
+        mark_dirty(*c);
+    }
+
+    void send(conn_id to, proto::packet_type type, std::uint32_t id, std::uint16_t code,
+              std::string_view message, std::span<const std::uint8_t> content) override {
+        connection* c = target(to);
+        if (!c) return;
+        const std::size_t size = proto::header_size + proto::code_payload_size(message, content.size());
+        if (!c->closing && !has_room(*c, size)) return;
+        proto::append_code_packet(c->out, type, id, code, message, content);
+        mark_dirty(*c);
+    }
+
+    void close(conn_id id, std::string_view reason) override {
+        if (connection* c = target(id)) schedule_close(*c, reason);
+    }
+
+    void diagnose(conn_id id, std::string_view what) override {
+        if (connection* c = target(id))
+            spdlog::warn("conn {} (pid {} uid {}): {}", id, c->creds.pid, c->creds.uid, what);
+    }
+
+    // --- Closing ------------------------------------------------------------------
+
+    void schedule_close(connection& c, std::string_view reason) {
+        if (c.closing) return;
+        c.closing = true;
+        c.close_reason = reason;
+        to_close.push_back(c.id);
+    }
+
+    // Closes the socket and tells the router. What is queued gets one last
+    // non-blocking write attempt (the error packet that explains the close).
+    void finalize(conn_id id) {
+        const auto it = conns.find(id);
+        if (it == conns.end()) return;
+        const conn_ptr c = it->second;
+        if (!c->out.empty() && !c->writing) {
+            error_code ig;
+            c->sock.write_some(asio::buffer(c->out), ig);
+        }
+        c->dead = true;
+        error_code ig;
+        c->sock.shutdown(stream::socket::shutdown_both, ig);
+        c->sock.close(ig);
+        conns.erase(it);
+        if (auto u = conns_per_uid.find(c->creds.uid); u != conns_per_uid.end() && --u->second == 0)
+            conns_per_uid.erase(u);
+        spdlog::info("conn {} closed (pid {} uid {}): {}", id, c->creds.pid, c->creds.uid,
+                     c->close_reason.empty() ? "closed" : c->close_reason);
+        rt.on_close(id, *this);
+        if (stopping && conns.empty()) io.stop();
+    }
+
+    // --- Writing --------------------------------------------------------------------
+
+    void flush(const conn_ptr& c) {
+        if (c->dead || c->writing || c->out.empty()) return;
+        error_code ec;
+        const std::size_t n = c->sock.write_some(asio::buffer(c->out), ec);
+        if (ec && ec != asio::error::would_block) {
+            schedule_close(*c, "write failed: " + ec.message());
+            return;
+        }
+        if (!ec && n == c->out.size()) {
+            c->out.clear();
+            if (c->out.capacity() > keep_capacity) std::vector<std::uint8_t>().swap(c->out);
+            return;
+        }
+        // The kernel buffer is full: hand the rest to one async_write.
+        if (!ec) c->out.erase(c->out.begin(), c->out.begin() + static_cast<std::ptrdiff_t>(n));
+        c->inflight.swap(c->out);
+        c->writing = true;
+        asio::async_write(c->sock, asio::buffer(c->inflight), [this, c](error_code wec, std::size_t) {
+            c->writing = false;
+            c->inflight.clear();
+            if (c->inflight.capacity() > keep_capacity) std::vector<std::uint8_t>().swap(c->inflight);
+            if (c->dead) return;
+            if (wec) {
+                schedule_close(*c, "write failed: " + wec.message());
+            } else {
+                flush(c);
+            }
+            // A connection closing while its bytes were in flight closes now.
+            if (c->closing && c->out.empty() && !c->writing) to_close.push_back(c->id);
+            after_batch();
+        });
+    }
+
+    // Flushes every connection touched by the last batch of events, then runs
+    // deferred closes (whose 515s touch more connections) until nothing is left.
+    void after_batch() {
+        while (!dirty.empty() || !to_close.empty()) {
+            std::vector<connection*> batch;
+            batch.swap(dirty);
+            for (connection* c : batch) {
+                c->dirty = false;
+                const auto it = conns.find(c->id);
+                if (it != conns.end()) flush(it->second);
+            }
+            std::vector<conn_id> closing;
+            closing.swap(to_close);
+            for (const conn_id id : closing) {
+                const auto it = conns.find(id);
+                // While shutting down, a connection with bytes still in flight closes when they are written.
+                if (it != conns.end() && stopping && it->second->writing) continue;
+                finalize(id);
+            }
+        }
+    }
+
+    // --- Reading ------------------------------------------------------------------------
+
+    enum class read_result { drained, more, stop };
+
+    read_result read_available(connection& c) {
+        rt.set_now(now_ms());
+        // Bounded rounds per wake-up, so one busy peer cannot starve the others.
+        for (int round = 0; round < 8; ++round) {
+            error_code ec;
+            const std::size_t n = c.sock.read_some(asio::buffer(scratch), ec);
+            if (ec == asio::error::would_block) return read_result::drained;
+            if (ec || n == 0) {
+                schedule_close(c, ec && ec != asio::error::eof ? ec.message() : "end of stream");
+                return read_result::stop;
+            }
+            bool go_on = true;
+            const auto err = c.reader.feed({scratch.data(), n}, [&](const proto::frame& f) {
+                go_on = rt.on_packet(c.id, f, *this) && !c.closing;
+                return go_on;
+            });
+            if (err) {
+                protocol_error(c, err);
+                return read_result::stop;
+            }
+            if (!go_on) return read_result::stop;
+            // A short read emptied the socket: nothing is left behind the epoll edge.
+            if (n < scratch.size()) return read_result::drained;
+        }
+        return read_result::more;
+    }
+
+    void protocol_error(connection& c, std::error_code err) {
+        const proto::header& h = c.reader.bad_header();
+        std::string why;
+        std::uint16_t status;
+        if (err == proto::errc::bad_version) {
+            status = proto::code::version_mismatch;
+            why = "version mismatch: got " + std::to_string(h.version) + ", speak 1";
+        } else {
+            status = proto::code::limit_exceeded;
+            why = "limit: payload size " + std::to_string(h.length) + " over " +
+                  std::to_string(cfg.lim.max_payload);
+        }
+        send(c.id, proto::packet_type::response, h.id, status, why, {});
+        diagnose(c.id, why + "; closing");
+        schedule_close(c, why);
+    }
+
+    asio::awaitable<void> read_loop(conn_ptr c) {
+        for (;;) {
+            auto [ec] = co_await c->sock.async_wait(stream::socket::wait_read, use_tuple);
+            for (;;) {
+                if (c->dead || c->closing) co_return;
+                if (ec) {
+                    schedule_close(*c, ec.message());
+                    after_batch();
+                    co_return;
+                }
+                const read_result r = read_available(*c);
+                after_batch();
+                if (r == read_result::stop) co_return;
+                if (r == read_result::drained) break;
+                co_await asio::post(io, asio::use_awaitable);  // yield, then read on
+            }
+            if (!c->reader.has_partial()) c->reader.shrink();
+        }
+    }
+
+    // --- Accepting --------------------------------------------------------------------------
+
+    void refuse(stream::socket& sock, const credentials& cr, const std::string& why) {
+        spdlog::warn("refused connection (pid {} uid {}): {}", cr.pid, cr.uid, why);
+        std::vector<std::uint8_t> pkt;
+        proto::append_code_packet(pkt, proto::packet_type::response, 0, proto::code::limit_exceeded,
+                                  why);
+        error_code ig;
+        sock.non_blocking(true, ig);
+        sock.write_some(asio::buffer(pkt), ig);
+        sock.close(ig);
+    }
+
+    void on_accept(stream::socket sock) {
+        credentials cr;
+        ucred uc{};
+        socklen_t len = sizeof uc;
+        if (::getsockopt(sock.native_handle(), SOL_SOCKET, SO_PEERCRED, &uc, &len) == 0) {
+            cr.pid = uc.pid;
+            cr.uid = uc.uid;
+            cr.gid = uc.gid;
+        }
+        if (conns.size() >= cfg.lim.max_connections)
+            return refuse(sock, cr,
+                          "limit: connections (" + std::to_string(cfg.lim.max_connections) + ")");
+        if (conns_per_uid[cr.uid] >= cfg.lim.max_connections_per_uid)
+            return refuse(sock, cr,
+                          "limit: connections per uid (" +
+                              std::to_string(cfg.lim.max_connections_per_uid) + ")");
+        error_code ec;
+        sock.non_blocking(true, ec);
+        const conn_id id = next_id++;
+        if (next_id == daemon_conn) next_id = 1;
+        auto c = std::make_shared<connection>(id, std::move(sock), cfg.lim.max_payload);
+        c->creds = cr;
+        conns.emplace(id, c);
+        ++conns_per_uid[cr.uid];
+        rt.on_open(id, cr);
+        spdlog::info("conn {} open (pid {} uid {} gid {})", id, cr.pid, cr.uid, cr.gid);
+        asio::co_spawn(io, read_loop(std::move(c)), [id](std::exception_ptr e) {
+            if (!e) return;
+            try {
+                std::rethrow_exception(e);
+            } catch (const std::exception& ex) {
+                spdlog::error("conn {}: read loop failed: {}", id, ex.what());
+            }
+        });
+    }
+
+    asio::awaitable<void> accept_loop() {
+        asio::steady_timer backoff(io);
+        while (acceptor && acceptor->is_open()) {
+            auto [ec, sock] = co_await acceptor->async_accept(use_tuple);
+            if (ec == asio::error::operation_aborted || stopping) co_return;
+            if (ec) {
+                // EMFILE and friends: log, wait a little, try again.
+                spdlog::error("accept failed: {}", ec.message());
+                backoff.expires_after(std::chrono::milliseconds(100));
+                co_await backoff.async_wait(use_tuple);
+                continue;
+            }
+            on_accept(std::move(sock));
+        }
+    }
+
+    // --- Shutdown ------------------------------------------------------------------------------
+
+    void begin_shutdown(int signo) {
+        if (stopping) return;
+        stopping = true;
+        spdlog::info("signal {}: shutting down ({} connections, {} sessions)", signo, conns.size(),
+                     rt.session_count());
+        error_code ig;
+        if (acceptor) acceptor->close(ig);
+        unlink_if_ours(bound);
+        rt.set_now(now_ms());
+        rt.shutdown_all(*this);
+        for (auto& [id, c] : conns) schedule_close(*c, "shutdown");
+        // Closing waits for queued bytes to be written, up to the deadline.
+        for (auto& [id, c] : conns) mark_dirty(*c);
+        after_batch();
+        if (conns.empty()) {
+            io.stop();
+            return;
+        }
+        shutdown_timer.expires_after(std::chrono::milliseconds(cfg.shutdown_timeout_ms));
+        shutdown_timer.async_wait([this](error_code) {
+            spdlog::warn("shutdown deadline: closing {} connections with unwritten data",
+                         conns.size());
+            std::vector<conn_id> ids;
+            for (auto& [id, c] : conns) ids.push_back(id);
+            for (const conn_id id : ids) finalize(id);
+            io.stop();
+        });
+    }
+
+    void wait_signal() {
+        signals.async_wait([this](error_code ec, int signo) {
+            if (!ec) begin_shutdown(signo);
+        });
+    }
+};
+
+server::server(config cfg) : impl_(std::make_unique<impl>(std::move(cfg))) {}
+server::~server() {
+    if (impl_) unlink_if_ours(impl_->bound);
+}
+
+int server::run() {
+    impl& m = *impl_;
+    m.bound = bind_unix_listener(m.cfg.socket_path, m.cfg.socket_mode);
+    m.acceptor.emplace(m.io, stream(), m.bound.fd);
+    spdlog::info("junctiond {} listening on {}", JUNCTION_VERSION, m.cfg.socket_path);
+    m.wait_signal();
+    asio::co_spawn(m.io, m.accept_loop(), [](std::exception_ptr e) {
+        if (!e) return;
+        try {
+            std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+            spdlog::critical("accept loop failed: {}", ex.what());
+        }
+    });
+    m.io.run();
+    unlink_if_ours(m.bound);
+    spdlog::info("junctiond stopped");
+    return 0;
+}
+
+}  // namespace junction::daemon

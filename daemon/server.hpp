@@ -1,0 +1,29 @@
+// The I/O shell: listeners, connections, write queues, signals. Owns every
+// file descriptor and does nothing clever; all decisions are the router's.
+// Asio stays inside server.cpp (this header is included by main.cpp).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "config.hpp"
+
+namespace junction::daemon {
+
+class server {
+public:
+    explicit server(config cfg);
+    ~server();
+    server(const server&) = delete;
+    server& operator=(const server&) = delete;
+
+    // Binds the socket (throws std::system_error with a clear message when it
+    // cannot), then runs the event loop until SIGTERM/SIGINT. Returns the exit code.
+    int run();
+
+private:
+    struct impl;
+    std::unique_ptr<impl> impl_;
+};
+
+}  // namespace junction::daemon

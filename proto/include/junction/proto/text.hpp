@@ -1,0 +1,70 @@
+// The text inside payloads: the REQUEST line and the code line of RESPONSE/UPDATE.
+//
+//   REQUEST   "<service>[ <arg> ...]"            UTF-8, no control bytes but TAB,
+//                                                 one trailing NUL tolerated
+//   RESPONSE  "<ddd>[ <message>]\n<content>"      content is opaque bytes
+//   UPDATE    same as RESPONSE
+//
+// Parsers return views into the payload: no allocation.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include "junction/proto/error.hpp"
+#include "junction/proto/header.hpp"
+
+namespace junction::proto {
+
+inline constexpr std::size_t max_service_name = 128;
+
+// [A-Za-z0-9][A-Za-z0-9._:-]{0,127}
+bool valid_service_name(std::string_view name) noexcept;
+bool valid_utf8(std::string_view s) noexcept;
+
+// Strips one trailing NUL byte (ccnet clients often send one).
+std::string_view strip_nul(std::string_view s) noexcept;
+inline std::string_view as_text(std::span<const std::uint8_t> b) noexcept {
+    return {reinterpret_cast<const char*>(b.data()), b.size()};
+}
+inline std::span<const std::uint8_t> as_bytes(std::string_view s) noexcept {
+    return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
+}
+
+struct request_line {
+    std::string_view service;  // first word
+    std::string_view args;     // the rest, leading separators removed ("" if none)
+    std::string_view line;     // the whole line, trailing NUL removed
+};
+
+std::error_code parse_request(std::span<const std::uint8_t> payload, request_line& out) noexcept;
+// Splits on runs of spaces and tabs.
+std::vector<std::string_view> split_args(std::string_view args);
+
+struct code_line {
+    std::uint16_t code = 0;
+    std::string_view message;               // after the single space, may be empty
+    std::span<const std::uint8_t> content;  // after the '\n'
+};
+
+std::error_code parse_code_line(std::span<const std::uint8_t> payload, code_line& out) noexcept;
+
+// "<ddd>[ <message>]\n"
+std::string format_code_line(std::uint16_t code, std::string_view message);
+// Size of a RESPONSE/UPDATE payload with this code line and content.
+std::size_t code_payload_size(std::string_view message, std::size_t content_size) noexcept;
+
+// Appends one encoded packet to out. The payload must fit max_payload.
+void append_packet(std::vector<std::uint8_t>& out, packet_type type, std::uint32_t id,
+                   std::span<const std::uint8_t> payload);
+// Appends a RESPONSE/UPDATE packet: header, code line, content. The message is
+// cut so that the payload fits; content beyond what fits is the caller's bug.
+void append_code_packet(std::vector<std::uint8_t>& out, packet_type type, std::uint32_t id,
+                        std::uint16_t code, std::string_view message,
+                        std::span<const std::uint8_t> content = {});
+
+}  // namespace junction::proto

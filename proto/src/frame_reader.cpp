@@ -1,0 +1,18 @@
+// Header checks of the frame reader (the byte handling is inline in the header).
+#include "junction/proto/frame_reader.hpp"
+
+namespace junction::proto {
+
+bool frame_reader::accept(const header& h) noexcept {
+    if (h.version != protocol_version) {
+        error_ = errc::bad_version;
+    } else if (h.length > max_payload_) {
+        error_ = errc::payload_too_large;
+    } else {
+        return true;
+    }
+    bad_header_ = h;
+    return false;
+}
+
+}  // namespace junction::proto
