@@ -15,6 +15,10 @@ struct limits {
     std::uint32_t max_services_per_connection = 256;
     std::uint32_t max_connections = 4096;
     std::uint32_t max_connections_per_uid = 1024;
+    std::uint32_t max_sessions_per_uid = 65536;       // sessions all of a uid's connections open
+    std::uint64_t session_idle_timeout_ms = 0;        // 0: sessions are never reaped
+    std::uint64_t first_packet_timeout_ms = 30000;    // a new connection must send a whole packet
+    std::uint64_t partial_packet_timeout_ms = 10000;  // a started packet must complete
 };
 
 }  // namespace junction::daemon

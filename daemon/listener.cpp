@@ -46,7 +46,7 @@ bool socket_is_live(const sockaddr_un& addr) {
 
 }  // namespace
 
-bound_socket bind_unix_listener(const std::string& path, unsigned mode, int backlog) {
+bound_socket bind_unix_listener(const std::string& path, unsigned mode, gid_t gid, int backlog) {
     const sockaddr_un addr = make_addr(path);
     make_parent_dirs(path);
 
@@ -74,7 +74,8 @@ bound_socket bind_unix_listener(const std::string& path, unsigned mode, int back
         // Two daemons racing: the other one bound first.
         fail(bind_errno, "cannot bind " + path);
     }
-    if (::chmod(path.c_str(), mode) != 0 || ::listen(fd, backlog) != 0 ||
+    if ((gid != static_cast<gid_t>(-1) && ::chown(path.c_str(), static_cast<uid_t>(-1), gid) != 0) ||
+        ::chmod(path.c_str(), mode) != 0 || ::listen(fd, backlog) != 0 ||
         ::lstat(path.c_str(), &st) != 0) {
         const int err = errno;
         ::close(fd);

@@ -21,7 +21,9 @@ struct bound_socket {
 };
 
 // Returns the listening socket, or throws std::system_error with a clear message.
-bound_socket bind_unix_listener(const std::string& path, unsigned mode, int backlog = 1024);
+// `gid` (unless -1) becomes the socket file's group.
+bound_socket bind_unix_listener(const std::string& path, unsigned mode,
+                                gid_t gid = static_cast<gid_t>(-1), int backlog = 1024);
 // Removes the socket file if it is still the one `s` bound.
 void unlink_if_ours(const bound_socket& s) noexcept;
 

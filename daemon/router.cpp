@@ -1,6 +1,8 @@
 // Router rules. Each block names the section of docs/protocol.md it implements.
 #include "router.hpp"
 
+#include <algorithm>
+
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
@@ -16,7 +18,8 @@ namespace {
 
 bool is_builtin_name(std::string_view n) noexcept {
     return n == "echo" || n == "receive-cmd" || n == "register-service" ||
-           n == "unregister-service" || n == "list-services" || n == "daemon-info";
+           n == "unregister-service" || n == "list-services" || n == "daemon-info" ||
+           n == "session-info";
 }
 
 // A packet that ends a session: 103, 102, or any 4xx/5xx.
@@ -84,6 +87,13 @@ void router::on_request(conn_id c, connection& conn, const proto::frame& f, acti
         out.diagnose(c, "sessions-per-connection limit reached");
         return;
     }
+    std::uint32_t& uid_sessions = sessions_per_uid_[conn.creds.uid];
+    if (uid_sessions >= limits_.max_sessions_per_uid) {
+        out.send(c, packet_type::response, id, code::limit_exceeded,
+                 "limit: sessions per uid (" + std::to_string(limits_.max_sessions_per_uid) + ")");
+        out.diagnose(c, "sessions-per-uid limit reached");
+        return;
+    }
 
     std::uint32_t slot = 0;
     conn_id provider = daemon_conn;
@@ -92,6 +102,11 @@ void router::on_request(conn_id c, connection& conn, const proto::frame& f, acti
         if (svc == services_.end()) {
             out.send(c, packet_type::response, id, code::unknown_service,
                      "unknown service " + std::string(req.service));
+            return;
+        }
+        if (const auto d = check_policy(conn, policy_action::call, req.service); !d.allowed) {
+            out.send(c, packet_type::response, id, code::perm_err, "policy: " + d.rule->text);
+            out.diagnose(c, "call " + std::string(req.service) + " refused by policy: " + d.rule->text);
             return;
         }
         slot = svc->second;
@@ -103,9 +118,11 @@ void router::on_request(conn_id c, connection& conn, const proto::frame& f, acti
     ss.client = c;
     ss.client_id = id;
     ss.provider = provider;
+    ss.last_active_ms = now_ms_;
     by_client_.emplace(key(c, id), s);
     conn.sessions.insert(s);
     ++conn.client_sessions;
+    ++uid_sessions;
     ++stats_.sessions_opened;
 
     if (provider == daemon_conn) {
@@ -135,6 +152,7 @@ void router::on_update(conn_id c, const proto::frame& f, action_sink& out) {
         return;
     }
     session& ss = sessions_[s];
+    ss.last_active_ms = now_ms_;
     if (!account_chunk(ss.up_chunked, cl.code, f.payload.size())) {
         out.diagnose(c, "message limit exceeded in UPDATE");
         end_session(s, code::limit_exceeded, "limit: message size", code::limit_exceeded,
@@ -160,6 +178,7 @@ void router::on_response(conn_id c, const proto::frame& f, action_sink& out) {
         return;
     }
     session& ss = sessions_[s];
+    ss.last_active_ms = now_ms_;
     if (!account_chunk(ss.down_chunked, cl.code, f.payload.size())) {
         out.diagnose(c, "message limit exceeded in RESPONSE");
         end_session(s, code::limit_exceeded, "limit: message size", code::limit_exceeded,
@@ -208,6 +227,17 @@ void router::on_close(conn_id c, action_sink& out) {
     }
     drop_services(c, it->second);
     conns_.erase(c);
+}
+
+void router::on_tick(action_sink& out) {
+    const std::uint64_t idle = limits_.session_idle_timeout_ms;
+    if (idle == 0) return;
+    for (std::uint32_t s = 0; s < sessions_.size(); ++s) {
+        const session& ss = sessions_[s];
+        if (ss.live && now_ms_ - ss.last_active_ms >= idle)
+            end_session(s, code::keepalive_timeout, "session idle timeout", code::keepalive_timeout,
+                        "session idle timeout", out);
+    }
 }
 
 void router::shutdown_all(action_sink& out) {
@@ -261,11 +291,16 @@ void router::drop_session(std::uint32_t s) {
     if (const auto c = conns_.find(ss.client); c != conns_.end()) {
         c->second.sessions.erase(s);
         --c->second.client_sessions;
+        if (const auto u = sessions_per_uid_.find(c->second.creds.uid);
+            u != sessions_per_uid_.end() && --u->second == 0)
+            sessions_per_uid_.erase(u);
     }
     if (ss.provider != daemon_conn) {
         by_provider_.erase(key(ss.provider, ss.provider_id));
         if (const auto p = conns_.find(ss.provider); p != conns_.end()) p->second.sessions.erase(s);
-        --service_slots_[ss.service].sessions;
+        service_slot& sv = service_slots_[ss.service];
+        // A slot whose service is gone is reused once its last session ends.
+        if (--sv.sessions == 0 && !sv.live) free_service_slots_.push_back(ss.service);
     }
     ss.live = false;
     free_sessions_.push_back(s);
@@ -330,8 +365,10 @@ void router::run_command(std::uint32_t s, std::string_view line, action_sink& ou
     const session ss = sessions_[s];
     const auto words = proto::split_args(line);
     const std::string_view cmd = words.empty() ? std::string_view{} : words[0];
+    // An error answer ends the command session, as any 4xx/5xx does.
     auto reply = [&](std::uint16_t c, std::string_view msg, std::string_view content = {}) {
         out.send(ss.client, packet_type::response, ss.client_id, c, msg, proto::as_bytes(content));
+        if (proto::is_error(c)) drop_session(s);
     };
     connection& conn = conns_.find(ss.client)->second;
 
@@ -342,6 +379,10 @@ void router::run_command(std::uint32_t s, std::string_view line, action_sink& ou
                                          "[A-Za-z0-9][A-Za-z0-9._:-]{0,127}");
         const std::string name(words[1]);
         if (is_builtin_name(name)) return reply(code::serv_existed, "reserved by the daemon");
+        if (const auto d = check_policy(conn, policy_action::provide, name); !d.allowed) {
+            out.diagnose(ss.client, "provide " + name + " refused by policy: " + d.rule->text);
+            return reply(code::perm_err, "policy: " + d.rule->text);
+        }
         if (const auto it = services_.find(name); it != services_.end()) {
             if (service_slots_[it->second].provider == ss.client) return reply(code::ok, "OK");
             return reply(code::serv_existed, "the service already exists");
@@ -376,6 +417,20 @@ void router::run_command(std::uint32_t s, std::string_view line, action_sink& ou
         return reply(code::ok, "OK");
     }
     if (cmd == "list-services") return reply(code::ok, "OK", list_services_json());
+    if (cmd == "session-info") {
+        // "session-info <id>": who opened the session this connection serves as id <id>.
+        std::uint32_t sid = 0;
+        const bool ok = words.size() == 2 && !words[1].empty() && words[1].size() <= 10 &&
+                        std::all_of(words[1].begin(), words[1].end(),
+                                    [](char ch) { return ch >= '0' && ch <= '9'; }) &&
+                        std::stoull(std::string(words[1])) <= 0xFFFFFFFFull;
+        if (ok) sid = static_cast<std::uint32_t>(std::stoull(std::string(words[1])));
+        if (!ok) return reply(code::bad_args, "usage: session-info <id>");
+        std::string info = session_info_json(ss.client, sid);
+        if (info.empty()) return reply(code::bad_args, "no session " + std::string(words[1]) +
+                                                           " served by this connection");
+        return reply(code::ok, "OK", info);
+    }
     if (cmd == "daemon-info") return reply(code::ok, "OK", daemon_info_json());
     if (cmd == "echo") {
         proto::request_line req;
@@ -400,6 +455,27 @@ std::string router::list_services_json() const {
         return a.as_object().at("name").as_string() < b.as_object().at("name").as_string();
     });
     return boost::json::serialize(boost::json::object{{"services", std::move(list)}});
+}
+
+policy_decision router::check_policy(const connection& conn, policy_action a,
+                                     std::string_view name) const {
+    const peer_identity who{conn.creds.uid, conn.creds.gid, &conn.creds.groups};
+    return policy_.check(a, name, who);
+}
+
+std::string router::session_info_json(conn_id provider, std::uint32_t provider_id) const {
+    const auto it = by_provider_.find(key(provider, provider_id));
+    if (it == by_provider_.end()) return {};
+    const session& ss = sessions_[it->second];
+    const credentials& cr = conns_.find(ss.client)->second.creds;
+    boost::json::array groups(cr.groups.begin(), cr.groups.end());
+    return boost::json::serialize(boost::json::object{
+        {"id", provider_id},
+        {"service", service_slots_[ss.service].name},
+        {"pid", cr.pid},
+        {"uid", cr.uid},
+        {"gid", cr.gid},
+        {"groups", std::move(groups)}});
 }
 
 std::string router::daemon_info_json() const {

@@ -28,6 +28,7 @@
 #include "junction/proto/header.hpp"
 #include "junction/proto/text.hpp"
 #include "limits.hpp"
+#include "policy.hpp"
 
 namespace junction::daemon {
 
@@ -38,6 +39,7 @@ struct credentials {
     std::int32_t pid = -1;
     std::uint32_t uid = static_cast<std::uint32_t>(-1);
     std::uint32_t gid = static_cast<std::uint32_t>(-1);
+    std::vector<std::uint32_t> groups;  // supplementary groups (SO_PEERGROUPS)
 };
 
 // What the router asks the shell to do. Calls happen during on_* and must not
@@ -76,6 +78,7 @@ public:
     router(limits lim, std::uint64_t start_ms, std::string version);
 
     void set_limits(const limits& lim) { limits_ = lim; }
+    void set_policy(policy p) { policy_ = std::move(p); }
     const limits& current_limits() const noexcept { return limits_; }
     // The shell's clock, in milliseconds, set before each batch of events.
     void set_now(std::uint64_t now_ms) noexcept { now_ms_ = now_ms; }
@@ -87,6 +90,9 @@ public:
     void on_close(conn_id c, action_sink& out);
     // The shell is shutting down: every session ends with 500 on both sides.
     void shutdown_all(action_sink& out);
+    // Periodic housekeeping: reaps sessions idle for longer than
+    // limits::session_idle_timeout_ms with 514 to both sides.
+    void on_tick(action_sink& out);
 
     std::size_t connection_count() const noexcept { return conns_.size(); }
     std::size_t session_count() const noexcept { return live_sessions_; }
@@ -108,6 +114,7 @@ private:
         bool live = false;
         std::uint32_t up_chunked = 0;    // bytes of the UPDATE message being chunked (312)
         std::uint32_t down_chunked = 0;  // bytes of the RESPONSE message being chunked
+        std::uint64_t last_active_ms = 0;
     };
 
     struct service_slot {
@@ -153,14 +160,19 @@ private:
                      std::uint16_t provider_code, std::string_view provider_msg, action_sink& out);
     void drop_session(std::uint32_t s);
     void drop_services(conn_id c, connection& conn);
+    policy_decision check_policy(const connection& conn, policy_action a,
+                                 std::string_view name) const;
+    std::string session_info_json(conn_id provider, std::uint32_t provider_id) const;
 
     limits limits_;
+    policy policy_;
     std::uint64_t start_ms_;
     std::uint64_t now_ms_;
     std::string version_;
     router_stats stats_;
 
     boost::unordered_flat_map<conn_id, connection> conns_;
+    boost::unordered_flat_map<std::uint32_t, std::uint32_t> sessions_per_uid_;  // as client
     std::vector<session> sessions_;
     std::vector<std::uint32_t> free_sessions_;
     std::size_t live_sessions_ = 0;

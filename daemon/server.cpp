@@ -15,6 +15,7 @@
 #include "server.hpp"
 
 #include <chrono>
+#include <grp.h>
 #include <sys/socket.h>
 
 #include <boost/asio/as_tuple.hpp>
@@ -55,6 +56,36 @@ std::uint64_t now_ms() {
 }
 
 constexpr std::size_t scratch_size = 256 * 1024;
+
+// pid/uid/gid (SO_PEERCRED) and supplementary groups (SO_PEERGROUPS), read once at accept.
+credentials peer_credentials(int fd) {
+    credentials cr;
+    ucred uc{};
+    socklen_t len = sizeof uc;
+    if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) == 0) {
+        cr.pid = uc.pid;
+        cr.uid = uc.uid;
+        cr.gid = uc.gid;
+    }
+#ifdef SO_PEERGROUPS
+    std::vector<gid_t> groups(64);
+    len = static_cast<socklen_t>(groups.size() * sizeof(gid_t));
+    if (::getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &len) != 0 && errno == ERANGE) {
+        groups.resize(len / sizeof(gid_t));
+        if (::getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &len) != 0) len = 0;
+    }
+    groups.resize(len / sizeof(gid_t));
+    cr.groups.assign(groups.begin(), groups.end());
+#endif
+    return cr;
+}
+
+// The gid for --socket-group, or -1 to leave the daemon's own group.
+gid_t socket_gid(const std::string& name) {
+    if (name.empty()) return static_cast<gid_t>(-1);
+    if (const group* g = ::getgrnam(name.c_str())) return g->gr_gid;
+    throw std::system_error(ENOENT, std::generic_category(), "--socket-group: no group " + name);
+}
 // Buffers larger than this are released once drained, so idle connections stay small.
 constexpr std::size_t keep_capacity = 64 * 1024;
 
@@ -72,6 +103,9 @@ struct connection {
     bool dirty = false;
     bool closing = false;  // close once `out` is written (or the deadline passes)
     bool dead = false;     // socket closed, router told
+    bool got_packet = false;
+    std::uint64_t opened_ms = 0;
+    std::uint64_t partial_since_ms = 0;  // when the incomplete frame's first byte came
     std::string close_reason;
 
     std::size_t queued() const noexcept { return out.size() + inflight.size(); }
@@ -82,21 +116,29 @@ using conn_ptr = std::shared_ptr<connection>;
 }  // namespace
 
 struct server::impl final : action_sink {
-    explicit impl(config c)
+    impl(config c, std::vector<std::string> a)
         : cfg(std::move(c)),
+          args(std::move(a)),
           io(1),
           rt(cfg.lim, now_ms(), JUNCTION_VERSION),
           signals(io, SIGINT, SIGTERM),
+          hangup(io, SIGHUP),
           shutdown_timer(io),
-          scratch(scratch_size) {}
+          tick_timer(io),
+          scratch(scratch_size) {
+        rt.set_policy(cfg.access);
+    }
 
     config cfg;
+    std::vector<std::string> args;
     asio::io_context io;
     router rt;
     bound_socket bound;
     std::optional<stream::acceptor> acceptor;
     asio::signal_set signals;
+    asio::signal_set hangup;
     asio::steady_timer shutdown_timer;
+    asio::steady_timer tick_timer;
     std::vector<std::uint8_t> scratch;  // shared read buffer (one thread)
 
     boost::unordered_flat_map<conn_id, conn_ptr> conns;
@@ -264,10 +306,18 @@ struct server::impl final : action_sink {
                 return read_result::stop;
             }
             bool go_on = true;
+            std::size_t frames = 0;
             const auto err = c.reader.feed({scratch.data(), n}, [&](const proto::frame& f) {
+                ++frames;
                 go_on = rt.on_packet(c.id, f, *this) && !c.closing;
                 return go_on;
             });
+            if (frames > 0) c.got_packet = true;
+            // The slowloris clock runs from the first byte of the frame still incomplete.
+            if (!c.reader.has_partial())
+                c.partial_since_ms = 0;
+            else if (frames > 0 || c.partial_since_ms == 0)
+                c.partial_since_ms = now_ms();
             if (err) {
                 protocol_error(c, err);
                 return read_result::stop;
@@ -330,14 +380,7 @@ struct server::impl final : action_sink {
     }
 
     void on_accept(stream::socket sock) {
-        credentials cr;
-        ucred uc{};
-        socklen_t len = sizeof uc;
-        if (::getsockopt(sock.native_handle(), SOL_SOCKET, SO_PEERCRED, &uc, &len) == 0) {
-            cr.pid = uc.pid;
-            cr.uid = uc.uid;
-            cr.gid = uc.gid;
-        }
+        const credentials cr = peer_credentials(sock.native_handle());
         if (conns.size() >= cfg.lim.max_connections)
             return refuse(sock, cr,
                           "limit: connections (" + std::to_string(cfg.lim.max_connections) + ")");
@@ -351,6 +394,7 @@ struct server::impl final : action_sink {
         if (next_id == daemon_conn) next_id = 1;
         auto c = std::make_shared<connection>(id, std::move(sock), cfg.lim.max_payload);
         c->creds = cr;
+        c->opened_ms = now_ms();
         conns.emplace(id, c);
         ++conns_per_uid[cr.uid];
         rt.on_open(id, cr);
@@ -417,19 +461,92 @@ struct server::impl final : action_sink {
             if (!ec) begin_shutdown(signo);
         });
     }
+
+    // --- Reload (SIGHUP) ----------------------------------------------------------------------
+
+    void wait_hangup() {
+        hangup.async_wait([this](error_code ec, int) {
+            if (ec) return;
+            reload();
+            wait_hangup();
+        });
+    }
+
+    // Parses the command line and config file again. Limits, policy and log
+    // level change in place; connections and sessions are untouched. An
+    // invalid config is rejected and the running one stays.
+    void reload() {
+        auto parsed = parse_config(args);
+        if (!parsed.cfg) {
+            spdlog::error("reload rejected, keeping the running config: {}", parsed.message);
+            return;
+        }
+        config& next = *parsed.cfg;
+        if (next.socket_path != cfg.socket_path)
+            spdlog::warn("reload: socket path change to {} takes effect at restart",
+                         next.socket_path);
+        next.socket_path = cfg.socket_path;
+        cfg = std::move(next);
+        rt.set_limits(cfg.lim);
+        rt.set_policy(cfg.access);
+        spdlog::set_level(spdlog::level::from_str(cfg.log_level));
+        spdlog::info("config reloaded ({} policy rules)", cfg.policy_rules.size());
+    }
+
+    // --- Housekeeping ----------------------------------------------------------------------------
+
+    std::chrono::milliseconds tick_interval() const {
+        std::uint64_t t = std::min(cfg.lim.first_packet_timeout_ms, cfg.lim.partial_packet_timeout_ms);
+        if (cfg.lim.session_idle_timeout_ms) t = std::min(t, cfg.lim.session_idle_timeout_ms);
+        return std::chrono::milliseconds(std::clamp<std::uint64_t>(t / 4, 5, 1000));
+    }
+
+    void start_ticks() {
+        tick_timer.expires_after(tick_interval());
+        tick_timer.async_wait([this](error_code ec) {
+            if (ec || stopping) return;
+            tick();
+            start_ticks();
+        });
+    }
+
+    // Closes connections that never complete a packet (slowloris) and lets the
+    // router reap idle sessions.
+    void tick() {
+        const std::uint64_t now = now_ms();
+        rt.set_now(now);
+        for (auto& [id, c] : conns) {
+            if (c->closing) continue;
+            if (!c->got_packet && now - c->opened_ms >= cfg.lim.first_packet_timeout_ms) {
+                diagnose(id, "no complete packet within " +
+                                 std::to_string(cfg.lim.first_packet_timeout_ms) + " ms; closing");
+                schedule_close(*c, "first-packet timeout");
+            } else if (c->partial_since_ms &&
+                       now - c->partial_since_ms >= cfg.lim.partial_packet_timeout_ms) {
+                diagnose(id, "packet incomplete for " +
+                                 std::to_string(cfg.lim.partial_packet_timeout_ms) + " ms; closing");
+                schedule_close(*c, "partial-packet timeout");
+            }
+        }
+        rt.on_tick(*this);
+        after_batch();
+    }
 };
 
-server::server(config cfg) : impl_(std::make_unique<impl>(std::move(cfg))) {}
+server::server(config cfg, std::vector<std::string> args)
+    : impl_(std::make_unique<impl>(std::move(cfg), std::move(args))) {}
 server::~server() {
     if (impl_) unlink_if_ours(impl_->bound);
 }
 
 int server::run() {
     impl& m = *impl_;
-    m.bound = bind_unix_listener(m.cfg.socket_path, m.cfg.socket_mode);
+    m.bound = bind_unix_listener(m.cfg.socket_path, m.cfg.socket_mode, socket_gid(m.cfg.socket_group));
     m.acceptor.emplace(m.io, stream(), m.bound.fd);
     spdlog::info("junctiond {} listening on {}", JUNCTION_VERSION, m.cfg.socket_path);
     m.wait_signal();
+    m.wait_hangup();
+    m.start_ticks();
     asio::co_spawn(m.io, m.accept_loop(), [](std::exception_ptr e) {
         if (!e) return;
         try {

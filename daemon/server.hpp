@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "config.hpp"
 
@@ -12,7 +13,8 @@ namespace junction::daemon {
 
 class server {
 public:
-    explicit server(config cfg);
+    // `args` is the command line, parsed again on SIGHUP to reload the config.
+    server(config cfg, std::vector<std::string> args);
     ~server();
     server(const server&) = delete;
     server& operator=(const server&) = delete;
