@@ -35,6 +35,7 @@
 #include "junction/proto/text.hpp"
 #include "listener.hpp"
 #include "router.hpp"
+#include "systemd.hpp"
 
 #ifndef JUNCTION_VERSION
 #define JUNCTION_VERSION "0.0.0"
@@ -430,6 +431,7 @@ struct server::impl final : action_sink {
     void begin_shutdown(int signo) {
         if (stopping) return;
         stopping = true;
+        systemd::notify_stopping();
         spdlog::info("signal {}: shutting down ({} connections, {} sessions)", signo, conns.size(),
                      rt.session_count());
         error_code ig;
@@ -460,6 +462,59 @@ struct server::impl final : action_sink {
         signals.async_wait([this](error_code ec, int signo) {
             if (!ec) begin_shutdown(signo);
         });
+    }
+
+    // --- systemd: readiness, status, watchdog (daemon/systemd.hpp) -----------------------------
+
+    std::optional<asio::steady_timer> status_timer;
+    std::optional<asio::steady_timer> watchdog_timer;
+    std::string listen_path;
+    std::string last_status;
+
+    void send_status() {
+        const auto plural = [](std::size_t n, const char* what) {
+            return std::to_string(n) + " " + what + (n == 1 ? "" : "s");
+        };
+        std::string line = "Listening on " + listen_path + ": " +
+                           plural(conns.size(), "connection") + ", " +
+                           plural(rt.session_count(), "session") + ", " +
+                           plural(rt.service_count(), "service");
+        if (line == last_status) return;
+        systemd::notify_status(line);
+        last_status = std::move(line);
+    }
+
+    void status_updates() {
+        status_timer->expires_after(std::chrono::seconds(5));
+        status_timer->async_wait([this](error_code ec) {
+            if (ec || stopping) return;
+            send_status();
+            status_updates();
+        });
+    }
+
+    // The pings come from the event loop itself, so a stuck loop stops them and
+    // systemd restarts the daemon. They go on during shutdown until io.stop().
+    void watchdog_pings(std::chrono::microseconds period) {
+        watchdog_timer->expires_after(period);
+        watchdog_timer->async_wait([this, period](error_code ec) {
+            if (ec) return;
+            systemd::notify_watchdog();
+            watchdog_pings(period);
+        });
+    }
+
+    // Called once the acceptor is listening: READY=1, then status and watchdog timers.
+    void announce_ready() {
+        systemd::notify_ready();
+        send_status();
+        status_timer.emplace(io);
+        status_updates();
+        if (const auto interval = systemd::watchdog_interval()) {
+            systemd::notify_watchdog();
+            watchdog_timer.emplace(io);
+            watchdog_pings(*interval / 2);
+        }
     }
 
     // --- Reload (SIGHUP) ----------------------------------------------------------------------
@@ -541,9 +596,21 @@ server::~server() {
 
 int server::run() {
     impl& m = *impl_;
-    m.bound = bind_unix_listener(m.cfg.socket_path, m.cfg.socket_mode, socket_gid(m.cfg.socket_group));
-    m.acceptor.emplace(m.io, stream(), m.bound.fd);
-    spdlog::info("junctiond {} listening on {}", JUNCTION_VERSION, m.cfg.socket_path);
+    // Socket activation: systemd owns the socket file (it is neither created nor
+    // removed here). Further fds (e.g. one named "searpc") stay open for their users.
+    const auto passed = systemd::listen_fds();
+    if (const auto fd = systemd::pick_listen_fd(passed, "junction")) {
+        m.acceptor.emplace(m.io, stream(), *fd);
+        m.listen_path = m.acceptor->local_endpoint().path();
+        spdlog::info("junctiond {} listening on {} (socket-activated, {} fds passed)",
+                     JUNCTION_VERSION, m.listen_path, passed.size());
+    } else {
+        m.bound = bind_unix_listener(m.cfg.socket_path, m.cfg.socket_mode,
+                                     socket_gid(m.cfg.socket_group));
+        m.acceptor.emplace(m.io, stream(), m.bound.fd);
+        m.listen_path = m.cfg.socket_path;
+        spdlog::info("junctiond {} listening on {}", JUNCTION_VERSION, m.cfg.socket_path);
+    }
     m.wait_signal();
     m.wait_hangup();
     m.start_ticks();
@@ -555,6 +622,7 @@ int server::run() {
             spdlog::critical("accept loop failed: {}", ex.what());
         }
     });
+    m.announce_ready();
     m.io.run();
     unlink_if_ours(m.bound);
     spdlog::info("junctiond stopped");
