@@ -74,6 +74,12 @@ parse_outcome parse_config(const std::vector<std::string>& args) {
                    "Close connections that leave a packet incomplete for this long")
         ->capture_default_str()
         ->check(CLI::Range(std::uint64_t{10}, std::uint64_t{86400000}));
+    app.add_option("--searpc-socket", cfg.searpc_socket,
+                   "Also listen here for libsearpc named-pipe clients (gateway; off if empty)");
+    app.add_option("--searpc-call-timeout-ms", cfg.searpc_call_timeout_ms,
+                   "A gateway call not answered within this time fails with err_code 514")
+        ->capture_default_str()
+        ->check(CLI::Range(std::uint64_t{10}, std::uint64_t{86400000}));
     app.add_option("--shutdown-timeout-ms", cfg.shutdown_timeout_ms,
                    "How long SIGTERM waits for queued bytes to be written")
         ->capture_default_str();

@@ -23,6 +23,8 @@ struct config {
     std::vector<std::string> policy_rules;
     policy access;  // built from policy_rules
     unsigned shutdown_timeout_ms = 2000;  // bound on flushing at SIGTERM
+    std::string searpc_socket;            // libsearpc named-pipe gateway; empty: off
+    std::uint64_t searpc_call_timeout_ms = 30000;
 };
 
 struct parse_outcome {

@@ -35,6 +35,7 @@
 #include "junction/proto/text.hpp"
 #include "listener.hpp"
 #include "router.hpp"
+#include "searpc_gateway.hpp"
 #include "systemd.hpp"
 
 #ifndef JUNCTION_VERSION
@@ -108,8 +109,12 @@ struct connection {
     std::uint64_t opened_ms = 0;
     std::uint64_t partial_since_ms = 0;  // when the incomplete frame's first byte came
     std::string close_reason;
+    // Gateway connections (libsearpc named pipe) speak searpc on the socket; the
+    // router's packets for them go to `router_inbox` and through the translator.
+    std::unique_ptr<searpc_gateway> gateway;
+    std::vector<std::uint8_t> router_inbox;
 
-    std::size_t queued() const noexcept { return out.size() + inflight.size(); }
+    std::size_t queued() const noexcept { return out.size() + inflight.size() + router_inbox.size(); }
 };
 
 using conn_ptr = std::shared_ptr<connection>;
@@ -136,6 +141,8 @@ struct server::impl final : action_sink {
     router rt;
     bound_socket bound;
     std::optional<stream::acceptor> acceptor;
+    bound_socket gateway_bound;  // --searpc-socket
+    std::optional<stream::acceptor> gateway_acceptor;
     asio::signal_set signals;
     asio::signal_set hangup;
     asio::steady_timer shutdown_timer;
@@ -177,9 +184,10 @@ struct server::impl final : action_sink {
     void forward(conn_id to, std::uint32_t id, std::span<const std::uint8_t> wire) override {
         connection* c = target(to);
         if (!c || c->closing || !has_room(*c, wire.size())) return;
-        const std::size_t at = c->out.size();
-        c->out.insert(c->out.end(), wire.begin(), wire.end());
-        proto::rewrite_id(c->out.data() + at, id);
+        std::vector<std::uint8_t>& q = c->gateway ? c->router_inbox : c->out;
+        const std::size_t at = q.size();
+        q.insert(q.end(), wire.begin(), wire.end());
+        proto::rewrite_id(q.data() + at, id);
         mark_dirty(*c);
     }
 
@@ -189,7 +197,8 @@ struct server::impl final : action_sink {
         if (!c) return;
         const std::size_t size = proto::header_size + proto::code_payload_size(message, content.size());
         if (!c->closing && !has_room(*c, size)) return;
-        proto::append_code_packet(c->out, type, id, code, message, content);
+        proto::append_code_packet(c->gateway ? c->router_inbox : c->out, type, id, code, message,
+                                  content);
         mark_dirty(*c);
     }
 
@@ -236,7 +245,38 @@ struct server::impl final : action_sink {
 
     // --- Writing --------------------------------------------------------------------
 
+    // Carries out what a gateway translator asked for.
+    void apply(connection& c, gateway_output& g) {
+        for (const auto& line : g.diagnostics) diagnose(c.id, line);
+        if (!g.to_router.empty()) {
+            rt.set_now(now_ms());
+            proto::frame_reader frames;
+            frames.feed(g.to_router, [&](const proto::frame& f) {
+                return rt.on_packet(c.id, f, *this) && !c.closing;
+            });
+        }
+        if (!g.to_client.empty() && !c.closing && has_room(c, g.to_client.size())) {
+            c.out.insert(c.out.end(), g.to_client.begin(), g.to_client.end());
+            mark_dirty(c);
+        }
+        if (!g.close_reason.empty()) {
+            diagnose(c.id, g.close_reason + "; closing");
+            schedule_close(c, g.close_reason);
+        }
+    }
+
     void flush(const conn_ptr& c) {
+        if (c->gateway && !c->router_inbox.empty() && !c->dead) {
+            std::vector<std::uint8_t> inbox;
+            inbox.swap(c->router_inbox);
+            gateway_output g;
+            proto::frame_reader frames;
+            frames.feed(inbox, [&](const proto::frame& f) {
+                c->gateway->on_router_frame(f, g);
+                return true;
+            });
+            apply(*c, g);
+        }
         if (c->dead || c->writing || c->out.empty()) return;
         error_code ec;
         const std::size_t n = c->sock.write_some(asio::buffer(c->out), ec);
@@ -305,6 +345,15 @@ struct server::impl final : action_sink {
             if (ec || n == 0) {
                 schedule_close(c, ec && ec != asio::error::eof ? ec.message() : "end of stream");
                 return read_result::stop;
+            }
+            if (c.gateway) {
+                gateway_output g;
+                c.gateway->on_client_bytes({scratch.data(), n}, now_ms(), g);
+                c.got_packet = c.got_packet || c.gateway->pending_calls() > 0 || !g.to_client.empty();
+                apply(c, g);
+                if (c.closing) return read_result::stop;
+                if (n < scratch.size()) return read_result::drained;
+                continue;
             }
             bool go_on = true;
             std::size_t frames = 0;
@@ -380,7 +429,7 @@ struct server::impl final : action_sink {
         sock.close(ig);
     }
 
-    void on_accept(stream::socket sock) {
+    void on_accept(stream::socket sock, bool searpc) {
         const credentials cr = peer_credentials(sock.native_handle());
         if (conns.size() >= cfg.lim.max_connections)
             return refuse(sock, cr,
@@ -396,10 +445,14 @@ struct server::impl final : action_sink {
         auto c = std::make_shared<connection>(id, std::move(sock), cfg.lim.max_payload);
         c->creds = cr;
         c->opened_ms = now_ms();
+        if (searpc)
+            c->gateway = std::make_unique<searpc_gateway>(cfg.lim.max_message, cfg.lim.max_payload,
+                                                          cfg.searpc_call_timeout_ms);
         conns.emplace(id, c);
         ++conns_per_uid[cr.uid];
         rt.on_open(id, cr);
-        spdlog::info("conn {} open (pid {} uid {} gid {})", id, cr.pid, cr.uid, cr.gid);
+        spdlog::info("conn {} open{} (pid {} uid {} gid {})", id, searpc ? " (searpc gateway)" : "",
+                     cr.pid, cr.uid, cr.gid);
         asio::co_spawn(io, read_loop(std::move(c)), [id](std::exception_ptr e) {
             if (!e) return;
             try {
@@ -410,10 +463,10 @@ struct server::impl final : action_sink {
         });
     }
 
-    asio::awaitable<void> accept_loop() {
+    asio::awaitable<void> accept_loop(stream::acceptor& from, bool searpc) {
         asio::steady_timer backoff(io);
-        while (acceptor && acceptor->is_open()) {
-            auto [ec, sock] = co_await acceptor->async_accept(use_tuple);
+        while (from.is_open()) {
+            auto [ec, sock] = co_await from.async_accept(use_tuple);
             if (ec == asio::error::operation_aborted || stopping) co_return;
             if (ec) {
                 // EMFILE and friends: log, wait a little, try again.
@@ -422,7 +475,7 @@ struct server::impl final : action_sink {
                 co_await backoff.async_wait(use_tuple);
                 continue;
             }
-            on_accept(std::move(sock));
+            on_accept(std::move(sock), searpc);
         }
     }
 
@@ -436,7 +489,9 @@ struct server::impl final : action_sink {
                      rt.session_count());
         error_code ig;
         if (acceptor) acceptor->close(ig);
+        if (gateway_acceptor) gateway_acceptor->close(ig);
         unlink_if_ours(bound);
+        unlink_if_ours(gateway_bound);
         rt.set_now(now_ms());
         rt.shutdown_all(*this);
         for (auto& [id, c] : conns) schedule_close(*c, "shutdown");
@@ -583,6 +638,12 @@ struct server::impl final : action_sink {
                 schedule_close(*c, "partial-packet timeout");
             }
         }
+        for (auto& [id, c] : conns) {
+            if (!c->gateway || c->closing) continue;
+            gateway_output g;
+            c->gateway->on_tick(now, g);
+            apply(*c, g);
+        }
         rt.on_tick(*this);
         after_batch();
     }
@@ -591,7 +652,10 @@ struct server::impl final : action_sink {
 server::server(config cfg, std::vector<std::string> args)
     : impl_(std::make_unique<impl>(std::move(cfg), std::move(args))) {}
 server::~server() {
-    if (impl_) unlink_if_ours(impl_->bound);
+    if (impl_) {
+        unlink_if_ours(impl_->bound);
+        unlink_if_ours(impl_->gateway_bound);
+    }
 }
 
 int server::run() {
@@ -611,20 +675,38 @@ int server::run() {
         m.listen_path = m.cfg.socket_path;
         spdlog::info("junctiond {} listening on {}", JUNCTION_VERSION, m.cfg.socket_path);
     }
+    // The optional libsearpc gateway socket: passed as "searpc", or bound here.
+    const bool searpc_passed = std::any_of(passed.begin(), passed.end(),
+                                           [](const auto& f) { return f.name == "searpc"; });
+    if (searpc_passed) {
+        m.gateway_acceptor.emplace(m.io, stream(), *systemd::pick_listen_fd(passed, "searpc"));
+        spdlog::info("searpc gateway on {} (socket-activated)",
+                     m.gateway_acceptor->local_endpoint().path());
+    } else if (!m.cfg.searpc_socket.empty()) {
+        m.gateway_bound = bind_unix_listener(m.cfg.searpc_socket, m.cfg.socket_mode,
+                                             socket_gid(m.cfg.socket_group));
+        m.gateway_acceptor.emplace(m.io, stream(), m.gateway_bound.fd);
+        spdlog::info("searpc gateway on {}", m.cfg.searpc_socket);
+    }
     m.wait_signal();
     m.wait_hangup();
     m.start_ticks();
-    asio::co_spawn(m.io, m.accept_loop(), [](std::exception_ptr e) {
-        if (!e) return;
-        try {
-            std::rethrow_exception(e);
-        } catch (const std::exception& ex) {
-            spdlog::critical("accept loop failed: {}", ex.what());
-        }
-    });
+    const auto spawn_accept = [&m](stream::acceptor& from, bool searpc) {
+        asio::co_spawn(m.io, m.accept_loop(from, searpc), [](std::exception_ptr e) {
+            if (!e) return;
+            try {
+                std::rethrow_exception(e);
+            } catch (const std::exception& ex) {
+                spdlog::critical("accept loop failed: {}", ex.what());
+            }
+        });
+    };
+    spawn_accept(*m.acceptor, false);
+    if (m.gateway_acceptor) spawn_accept(*m.gateway_acceptor, true);
     m.announce_ready();
     m.io.run();
     unlink_if_ours(m.bound);
+    unlink_if_ours(m.gateway_bound);
     spdlog::info("junctiond stopped");
     return 0;
 }
