@@ -11,6 +11,17 @@ constexpr bool is_alnum(unsigned char c) noexcept {
     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 constexpr bool is_sep(char c) noexcept { return c == ' ' || c == '\t'; }
+
+// The message as it goes on the wire: cut at its first '\n' (which would end the
+// code line early and turn the rest into content), then shortened so that
+// "<ddd> <message>\n<content>" fits max_payload. Every writer and the size
+// computation go through here, so they agree on the bytes.
+std::string_view fit_message(std::string_view message, std::size_t content_size) noexcept {
+    message = message.substr(0, std::min(message.find('\n'), message.size()));
+    const std::size_t room = max_payload - std::min(max_payload, content_size + 5);
+    if (message.size() > room) message = message.substr(0, room);
+    return message;
+}
 }  // namespace
 
 bool valid_service_name(std::string_view name) noexcept {
@@ -124,6 +135,7 @@ std::error_code parse_code_line(std::span<const std::uint8_t> payload, code_line
 }
 
 std::string format_code_line(std::uint16_t code, std::string_view message) {
+    message = fit_message(message, 0);
     std::string s(3, '0');
     s[0] = static_cast<char>('0' + code / 100 % 10);
     s[1] = static_cast<char>('0' + code / 10 % 10);
@@ -137,6 +149,7 @@ std::string format_code_line(std::uint16_t code, std::string_view message) {
 }
 
 std::size_t code_payload_size(std::string_view message, std::size_t content_size) noexcept {
+    message = fit_message(message, content_size);
     return 3 + (message.empty() ? 0 : 1 + message.size()) + 1 + content_size;
 }
 
@@ -153,10 +166,7 @@ void append_packet(std::vector<std::uint8_t>& out, packet_type type, std::uint32
 void append_code_packet(std::vector<std::uint8_t>& out, packet_type type, std::uint32_t id,
                         std::uint16_t code, std::string_view message,
                         std::span<const std::uint8_t> content) {
-    // A message never contains '\n' (it would end the code line early).
-    message = message.substr(0, std::min(message.find('\n'), message.size()));
-    const std::size_t room = max_payload - std::min(max_payload, content.size() + 5);
-    if (message.size() > room) message = message.substr(0, room);
+    message = fit_message(message, content.size());
     const std::size_t payload = code_payload_size(message, content.size());
     const header h{protocol_version, static_cast<std::uint8_t>(type),
                    static_cast<std::uint16_t>(payload), id};

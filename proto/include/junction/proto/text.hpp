@@ -53,9 +53,11 @@ struct code_line {
 
 std::error_code parse_code_line(std::span<const std::uint8_t> payload, code_line& out) noexcept;
 
-// "<ddd>[ <message>]\n"
+// "<ddd>[ <message>]\n". Like append_code_packet, cuts the message at its first
+// '\n' and shortens it to fit a payload without content.
 std::string format_code_line(std::uint16_t code, std::string_view message);
-// Size of a RESPONSE/UPDATE payload with this code line and content.
+// Size of the RESPONSE/UPDATE payload append_code_packet writes for this message
+// and content (after the message is cut to fit).
 std::size_t code_payload_size(std::string_view message, std::size_t content_size) noexcept;
 
 // Appends one encoded packet to out. The payload must fit max_payload.
