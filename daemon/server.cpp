@@ -151,8 +151,8 @@ struct server::impl final : action_sink {
 
     boost::unordered_flat_map<conn_id, conn_ptr> conns;
     boost::unordered_flat_map<std::uint32_t, std::uint32_t> conns_per_uid;
-    std::vector<connection*> dirty;
-    std::vector<conn_id> to_close;
+    std::vector<conn_id> dirty, dirty_batch;
+    std::vector<conn_id> to_close, closing_batch;
     conn_id next_id = 1;
     bool stopping = false;
 
@@ -177,7 +177,7 @@ struct server::impl final : action_sink {
     void mark_dirty(connection& c) {
         if (!c.dirty) {
             c.dirty = true;
-            dirty.push_back(&c);
+            dirty.push_back(c.id);
         }
     }
 
@@ -312,22 +312,25 @@ struct server::impl final : action_sink {
     // Flushes every connection touched by the last batch of events, then runs
     // deferred closes (whose 515s touch more connections) until nothing is left.
     void after_batch() {
+        // Ids, not pointers: a connection may be finalized while still listed.
+        // The batch vectors are members so that no wake-up allocates.
         while (!dirty.empty() || !to_close.empty()) {
-            std::vector<connection*> batch;
-            batch.swap(dirty);
-            for (connection* c : batch) {
-                c->dirty = false;
-                const auto it = conns.find(c->id);
-                if (it != conns.end()) flush(it->second);
+            dirty_batch.swap(dirty);
+            for (const conn_id id : dirty_batch) {
+                const auto it = conns.find(id);
+                if (it == conns.end()) continue;
+                it->second->dirty = false;
+                flush(it->second);
             }
-            std::vector<conn_id> closing;
-            closing.swap(to_close);
-            for (const conn_id id : closing) {
+            dirty_batch.clear();
+            closing_batch.swap(to_close);
+            for (const conn_id id : closing_batch) {
                 const auto it = conns.find(id);
                 // While shutting down, a connection with bytes still in flight closes when they are written.
                 if (it != conns.end() && stopping && it->second->writing) continue;
                 finalize(id);
             }
+            closing_batch.clear();
         }
     }
 
