@@ -1,0 +1,400 @@
+// junction-bench: what one hop through junctiond costs, next to no hop at all
+// (client and provider on one socket) and to the cheapest competent hop (the
+// minimal relay, relay.cpp). See docs/performance.md.
+//
+// Flow: parse options ─▶ pin this process (it is the client) ─▶ for each
+// system: start it (hub process exec'd, echo provider forked and, for a hub,
+// registered) ─▶ run every workload through the client_driver, sampling the
+// hub's CPU time at the edges of each pipelined window ─▶ stop it ─▶ print one
+// table (values, ratios to the baselines) and write the JSON.
+//
+// `junction-bench relay --socket PATH` runs the relay itself; the bench starts
+// it that way, as a process of its own.
+#include <algorithm>
+#include <csignal>
+#include <cstdio>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <thread>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+
+#include "client.hpp"
+#include "process.hpp"
+#include "provider.hpp"
+#include "relay.hpp"
+#include "report.hpp"
+#include "wire.hpp"
+
+#ifndef JUNCTION_VERSION
+#define JUNCTION_VERSION "0.0.0"
+#endif
+
+namespace junction::bench {
+namespace {
+
+namespace fs = std::filesystem;
+using std::chrono::milliseconds;
+
+struct options {
+    std::string pin;  // "" = split when two CPUs are allowed, else one
+    std::string json_path;
+    std::string check_json_path;
+    unsigned duration_ms = 1000;
+    std::size_t iterations = 10000;
+    std::size_t connections = 8;
+    std::size_t in_flight = 16;
+    std::vector<std::string> only = all_systems;
+    std::string junctiond;
+    std::string client = "raw";
+    bool markdown = false;
+    unsigned reply_timeout_ms = 5000;
+};
+
+// The junctiond built next to the bench (build tree: <build>/tools/junction-bench
+// and <build>/daemon/junctiond; installed: bin/ and sbin/).
+std::string default_junctiond() {
+    const fs::path dir = fs::path(self_exe()).parent_path();
+    for (const char* rel : {"../daemon/junctiond", "../sbin/junctiond"}) {
+        const fs::path p = (dir / rel).lexically_normal();
+        if (fs::exists(p)) return p.string();
+    }
+    return (dir / "../daemon/junctiond").lexically_normal().string();
+}
+
+class temp_dir {
+public:
+    temp_dir() {
+        std::string tmpl = (fs::temp_directory_path() / "junction-bench-XXXXXX").string();
+        if (!::mkdtemp(tmpl.data())) throw_errno("mkdtemp");
+        path_ = tmpl;
+    }
+    ~temp_dir() {
+        std::error_code ec;
+        fs::remove_all(path_, ec);
+    }
+    temp_dir(const temp_dir&) = delete;
+    temp_dir& operator=(const temp_dir&) = delete;
+    std::string file(const std::string& name) const { return (path_ / name).string(); }
+
+private:
+    fs::path path_;
+};
+
+std::string tail_of(const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    std::string s = ss.str();
+    if (s.size() > 2000) s = s.substr(s.size() - 2000);
+    return s;
+}
+
+// One system under test, running: a hub (none for direct) and the echo provider.
+struct running_system {
+    std::string name;
+    endpoint ep;
+    child hub;
+    child provider;
+    std::string log_path;
+};
+
+running_system start_system(const std::string& name, const options& opt, const pin_plan& plan,
+                            const temp_dir& tmp) {
+    running_system rs;
+    rs.name = name;
+    rs.ep = {tmp.file(name + ".sock"), echo_service};
+    rs.log_path = tmp.file(name + ".log");
+    const milliseconds timeout(opt.reply_timeout_ms);
+
+    if (name == "direct") {
+        const int listen_fd = listen_unix(rs.ep.socket_path);
+        rs.provider = child::fork([listen_fd] { run_echo_provider(listen_fd, -1); },
+                                  plan.cpu_for(role::provider));
+        ::close(listen_fd);
+        return rs;
+    }
+
+    std::vector<std::string> argv;
+    if (name == "relay")
+        argv = {self_exe(), "relay", "--socket", rs.ep.socket_path};
+    else
+        argv = {opt.junctiond, "--socket", rs.ep.socket_path, "--log-level", "warn"};
+    rs.hub = child::exec(argv, rs.log_path, plan.cpu_for(role::hub));
+    const auto deadline = clock::now() + timeout;
+    while (!socket_accepts(rs.ep.socket_path)) {
+        if (!rs.hub.running())
+            throw bench_error(name + " exited at start: " + tail_of(rs.log_path));
+        if (clock::now() >= deadline)
+            throw bench_error(name + " did not listen within " + std::to_string(timeout.count()) +
+                              " ms: " + tail_of(rs.log_path));
+        std::this_thread::sleep_for(milliseconds(2));
+    }
+    const int fd = register_echo_provider(rs.ep.socket_path, timeout);
+    rs.provider = child::fork([fd] { run_echo_provider(-1, fd); }, plan.cpu_for(role::provider));
+    ::close(fd);
+    return rs;
+}
+
+struct percentiles {
+    double p50 = 0, p99 = 0, p999 = 0, max = 0;
+};
+
+// Nearest rank.
+percentiles summarize(std::vector<double> v) {
+    if (v.empty()) throw bench_error("no samples");
+    std::sort(v.begin(), v.end());
+    auto at = [&](double q) {
+        const auto rank = static_cast<std::size_t>(std::ceil(q * static_cast<double>(v.size())));
+        return v[std::min(v.size() - 1, rank == 0 ? 0 : rank - 1)];
+    };
+    return {at(0.50), at(0.99), at(0.999), v.back()};
+}
+
+class measurement {
+public:
+    measurement(running_system& rs, client_driver& client, const options& opt, system_result& out)
+        : rs_(rs), client_(client), opt_(opt), out_(out) {}
+
+    void run_all() {
+        for (const std::size_t size : {std::size_t{64}, std::size_t{4096}, std::size_t{61440}})
+            sequential(size);
+        fresh_sessions();
+        pipelined("pipelined_x1", opt_.connections, 1, 64);
+        pipelined("pipelined_xk", opt_.connections, opt_.in_flight, 64);
+        pipelined("bandwidth", opt_.connections, 1, 61440);
+        if (rs_.hub.pid() > 0) {
+            const memory_use m = read_memory(rs_.hub.pid());
+            out_.figures["hub_rss_kib"] = static_cast<double>(m.rss_kib);
+            out_.details["hub_hwm_kib"] = static_cast<double>(m.hwm_kib);
+        }
+    }
+
+private:
+    sequential_spec seq_spec(std::size_t payload) const {
+        sequential_spec s;
+        s.payload_size = payload;
+        s.iterations = opt_.iterations;
+        s.warmup = std::clamp<std::size_t>(opt_.iterations / 10, 10, 1000);
+        // Bounded in time as well as in count: a slow system gives fewer samples, not a hang.
+        s.time_cap = milliseconds(std::max<unsigned>(opt_.duration_ms * 5, 2000));
+        s.reply_timeout = milliseconds(opt_.reply_timeout_ms);
+        return s;
+    }
+
+    void progress(const std::string& what) {
+        std::fprintf(stderr, "  %-10s %s\n", rs_.name.c_str(), what.c_str());
+    }
+
+    void sequential(std::size_t size) {
+        const percentiles p = summarize(client_.sequential(rs_.ep, seq_spec(size)));
+        const std::string base = "seq_" + std::to_string(size);
+        out_.figures[base + "_p50_us"] = p.p50;
+        out_.figures[base + "_p99_us"] = p.p99;
+        out_.figures[base + "_p999_us"] = p.p999;
+        out_.details[base + "_max_us"] = p.max;
+        char buf[160];
+        std::snprintf(buf, sizeof buf, "seq %5zu B   p50 %8.1f  p99 %8.1f  p99.9 %8.1f µs", size,
+                      p.p50, p.p99, p.p999);
+        progress(buf);
+    }
+
+    void fresh_sessions() {
+        const auto samples = client_.fresh_sessions(rs_.ep, seq_spec(64));
+        const percentiles p = summarize(samples);
+        out_.figures["fresh_session_p50_us"] = p.p50;
+        out_.details["fresh_session_p99_us"] = p.p99;
+        out_.details["fresh_session_samples"] = static_cast<double>(samples.size());
+        char buf[160];
+        std::snprintf(buf, sizeof buf, "fresh session p50 %8.1f  p99 %8.1f µs (%zu sessions)", p.p50,
+                      p.p99, samples.size());
+        progress(buf);
+    }
+
+    void pipelined(const std::string& key, std::size_t n, std::size_t k, std::size_t payload) {
+        pipelined_spec spec;
+        spec.connections = n;
+        spec.in_flight = k;
+        spec.payload_size = payload;
+        spec.warmup = milliseconds(std::max<unsigned>(opt_.duration_ms / 5, 20));
+        spec.duration = milliseconds(opt_.duration_ms);
+        spec.reply_timeout = milliseconds(opt_.reply_timeout_ms);
+
+        // CPU time of every process in the call path, over exactly the counted window.
+        struct sample {
+            cpu_time hub, provider, client;
+        } start{}, end{};
+        auto take = [&](sample& s) {
+            if (rs_.hub.pid() > 0) s.hub = read_cpu_time(rs_.hub.pid());
+            s.provider = read_cpu_time(rs_.provider.pid());
+            s.client = read_cpu_time(::getpid());
+        };
+        const pipelined_result r =
+            client_.pipelined(rs_.ep, spec, {[&] { take(start); }, [&] { take(end); }});
+        if (r.calls == 0 || r.seconds <= 0) throw bench_error(key + ": no call completed");
+        const double calls = static_cast<double>(r.calls);
+        const double rate = calls / r.seconds;
+        auto per_call_us = [&](const cpu_time& a, const cpu_time& b, bool sched) {
+            return ((sched ? b.sched_seconds - a.sched_seconds : b.stat_seconds - a.stat_seconds) * 1e6) /
+                   calls;
+        };
+        out_.details[key + "_calls"] = calls;
+        out_.details[key + "_seconds"] = r.seconds;
+        out_.details[key + "_provider_cpu_us_per_call"] = per_call_us(start.provider, end.provider, false);
+        out_.details[key + "_client_cpu_us_per_call"] = per_call_us(start.client, end.client, false);
+        std::string extra;
+        if (rs_.hub.pid() > 0) {
+            const double hub = per_call_us(start.hub, end.hub, false);
+            out_.details[key + "_hub_cpu_us_per_call"] = hub;
+            if (start.hub.sched_seconds >= 0)
+                out_.details[key + "_hub_cpu_us_per_call_schedstat"] = per_call_us(start.hub, end.hub, true);
+            out_.details[key + "_hub_cpu_share"] = (end.hub.stat_seconds - start.hub.stat_seconds) / r.seconds;
+            if (key == "pipelined_x1") out_.figures["hub_cpu_us_per_call_x1"] = hub;
+            if (key == "pipelined_xk") out_.figures["hub_cpu_us_per_call_xk"] = hub;
+            char buf[80];
+            std::snprintf(buf, sizeof buf, "  hub CPU %.2f µs/call", hub);
+            extra = buf;
+        }
+        char buf[200];
+        if (key == "bandwidth") {
+            const double mbps = rate * static_cast<double>(payload) / 1e6;
+            out_.figures["bandwidth_mb_per_s"] = mbps;
+            std::snprintf(buf, sizeof buf, "%zu×%zu %zu B  %8.1f MB/s (%.0f calls/s)%s", n, k, payload,
+                          mbps, rate, extra.c_str());
+        } else {
+            out_.figures[key + "_calls_per_s"] = rate;
+            std::snprintf(buf, sizeof buf, "%zu×%zu %zu B  %9.0f calls/s%s", n, k, payload, rate,
+                          extra.c_str());
+        }
+        progress(buf);
+    }
+
+    running_system& rs_;
+    client_driver& client_;
+    const options& opt_;
+    system_result& out_;
+};
+
+system_result run_system(const std::string& name, const options& opt, const pin_plan& plan,
+                         const temp_dir& tmp, client_driver& client) {
+    system_result res;
+    res.name = name;
+    running_system rs;
+    try {
+        rs = start_system(name, opt, plan, tmp);
+        measurement(rs, client, opt, res).run_all();
+    } catch (const std::exception& e) {
+        res.ok = false;
+        res.error = e.what();
+        if (rs.hub.pid() > 0 && !rs.hub.running())
+            res.error += " (" + name + " died: " + tail_of(rs.log_path) + ")";
+        std::fprintf(stderr, "  %-10s FAILED: %s\n", name.c_str(), res.error.c_str());
+    }
+    rs.provider.stop();
+    const int status = rs.hub.stop();
+    // junctiond exits 0 on SIGTERM; anything else (a crash under load) is worth knowing.
+    if (name == "junctiond" && res.ok && status != 0) {
+        res.ok = false;
+        res.error = "junctiond exited with status " + std::to_string(status) + ": " + tail_of(rs.log_path);
+    }
+    return res;
+}
+
+int run_bench(options opt) {
+    const std::size_t cpus = allowed_cpu_count();
+    if (opt.pin.empty()) opt.pin = cpus >= 2 ? "split" : "one";
+    const pin_mode mode = opt.pin == "none" ? pin_mode::none : opt.pin == "one" ? pin_mode::one : pin_mode::split;
+    const pin_plan plan = pin_plan::make(mode);
+    if (std::find(opt.only.begin(), opt.only.end(), "junctiond") != opt.only.end()) {
+        if (opt.junctiond.empty()) opt.junctiond = default_junctiond();
+        if (::access(opt.junctiond.c_str(), X_OK) != 0)
+            throw bench_error("no junctiond at " + opt.junctiond + " (use --junctiond PATH)");
+    }
+    // Run in the canonical order whatever order --only lists them in.
+    std::vector<std::string> systems;
+    for (const auto& s : all_systems)
+        if (std::find(opt.only.begin(), opt.only.end(), s) != opt.only.end()) systems.push_back(s);
+
+    std::unique_ptr<client_driver> client = make_raw_client();  // --client lib: the library, later
+    run_info info{JUNCTION_VERSION, std::string(client->name()), opt.pin, plan.describe(), cpus,
+                  opt.duration_ms, opt.iterations, opt.connections, opt.in_flight, opt.junctiond,
+                  systems};
+
+    pin_self(plan.cpu_for(role::client));
+    std::fprintf(stderr, "junction-bench %s: pin %s; %zu CPUs; %u ms per throughput run; %zu iterations\n",
+                 JUNCTION_VERSION, plan.describe().c_str(), cpus, opt.duration_ms, opt.iterations);
+
+    temp_dir tmp;
+    std::vector<system_result> results;
+    for (const auto& s : systems) results.push_back(run_system(s, opt, plan, tmp, *client));
+
+    std::cout << "\n";
+    print_table(std::cout, info, results, opt.markdown);
+    std::cout << "\nratios are value / baseline: under 1 is faster for µs, slower for calls/s and MB/s\n";
+    if (!opt.json_path.empty()) write_json(opt.json_path, info, results);
+    return std::all_of(results.begin(), results.end(), [](const auto& r) { return r.ok; }) ? 0 : 1;
+}
+
+}  // namespace
+}  // namespace junction::bench
+
+int main(int argc, char** argv) {
+    using namespace junction::bench;
+    options opt;
+    std::string relay_socket;
+
+    CLI::App app{"junction-bench: junctiond against no hop (direct) and a minimal relay"};
+    app.set_version_flag("--version", std::string("junction-bench ") + JUNCTION_VERSION);
+    app.add_option("--pin", opt.pin,
+                   "none: no pinning; one: every process on one CPU; split: client and provider "
+                   "on one CPU, the hub on another (default: split, or one on a single CPU)")
+        ->check(CLI::IsMember({"none", "one", "split"}));
+    app.add_option("--json", opt.json_path, "Write every figure to this JSON file");
+    app.add_option("--check-json", opt.check_json_path,
+                   "Only check that a JSON file written by --json has every figure of every system");
+    app.add_option("--duration-ms", opt.duration_ms, "Length of each throughput measurement")
+        ->capture_default_str()
+        ->check(CLI::Range(10u, 600000u));
+    app.add_option("--iterations", opt.iterations, "Samples per latency measurement")
+        ->capture_default_str()
+        ->check(CLI::Range(std::size_t{10}, std::size_t{10000000}));
+    app.add_option("--connections", opt.connections, "Client connections in the pipelined runs")
+        ->capture_default_str()
+        ->check(CLI::Range(std::size_t{1}, std::size_t{1000}));
+    app.add_option("--in-flight", opt.in_flight,
+                   "Calls in flight per connection (each its own session) in the N×K run")
+        ->capture_default_str()
+        ->check(CLI::Range(std::size_t{1}, std::size_t{4096}));
+    app.add_option("--only", opt.only, "Systems to measure, comma-separated")
+        ->delimiter(',')
+        ->capture_default_str()
+        ->check(CLI::IsMember(all_systems));
+    app.add_option("--junctiond", opt.junctiond,
+                   "junctiond binary (default: ../daemon/junctiond next to this program)");
+    app.add_option("--client", opt.client, "Client implementation (raw; lib once lib/ exists)")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"raw"}));
+    app.add_option("--reply-timeout-ms", opt.reply_timeout_ms,
+                   "A call not answered within this fails the system's run")
+        ->capture_default_str()
+        ->check(CLI::Range(100u, 600000u));
+    app.add_flag("--markdown", opt.markdown, "Print the table as Markdown");
+    CLI::App* relay = app.add_subcommand("relay", "Run the minimal relay (the bench starts it itself)");
+    relay->add_option("--socket", relay_socket, "Unix socket to listen on")->required();
+    CLI11_PARSE(app, argc, argv);
+
+    if (*relay) return run_relay(relay_socket);
+    if (!opt.check_json_path.empty()) return check_json(opt.check_json_path, std::cout, std::cerr);
+
+    std::signal(SIGPIPE, SIG_IGN);
+    try {
+        return run_bench(opt);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "junction-bench: %s\n", e.what());
+        return 2;
+    }
+}

@@ -1,0 +1,288 @@
+// Figures, table and JSON: see report.hpp.
+#include "report.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <optional>
+#include <sstream>
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+
+namespace junction::bench {
+
+namespace json = boost::json;
+
+std::vector<figure_def> figure_defs(std::size_t connections, std::size_t in_flight) {
+    const std::string n = std::to_string(connections);
+    const std::string k = std::to_string(in_flight);
+    std::vector<figure_def> defs;
+    for (const auto& [size, name] : {std::pair{64, "64 B"}, {4096, "4 KiB"}, {61440, "60 KiB"}}) {
+        const std::string base = "seq_" + std::to_string(size);
+        const std::string label = std::string("seq ") + name;
+        defs.push_back({base + "_p50_us", label + " p50", "µs"});
+        defs.push_back({base + "_p99_us", label + " p99", "µs"});
+        defs.push_back({base + "_p999_us", label + " p99.9", "µs"});
+    }
+    defs.push_back({"pipelined_x1_calls_per_s", n + "×1 64 B", "calls/s", true});
+    defs.push_back({"pipelined_xk_calls_per_s", n + "×" + k + " 64 B", "calls/s", true});
+    defs.push_back({"bandwidth_mb_per_s", n + "×1 60 KiB", "MB/s", true});
+    defs.push_back({"fresh_session_p50_us", "fresh session p50", "µs"});
+    defs.push_back({"hub_cpu_us_per_call_x1", "hub CPU/call " + n + "×1", "µs", false, true});
+    defs.push_back({"hub_cpu_us_per_call_xk", "hub CPU/call " + n + "×" + k, "µs", false, true});
+    defs.push_back({"hub_rss_kib", "hub RSS", "KiB", false, true});
+    return defs;
+}
+
+namespace {
+
+struct ratio_def {
+    std::string system;
+    std::string baseline;
+    std::string name() const { return system + "/" + baseline; }
+};
+
+const std::vector<ratio_def> ratio_defs{
+    {"relay", "direct"}, {"junctiond", "direct"}, {"junctiond", "relay"}};
+
+const system_result* find(const std::vector<system_result>& rs, const std::string& name) {
+    for (const auto& r : rs)
+        if (r.name == name) return &r;
+    return nullptr;
+}
+
+std::optional<double> value(const std::vector<system_result>& rs, const std::string& system,
+                            const std::string& key) {
+    const system_result* r = find(rs, system);
+    if (!r) return std::nullopt;
+    const auto it = r->figures.find(key);
+    if (it == r->figures.end() || !std::isfinite(it->second)) return std::nullopt;
+    return it->second;
+}
+
+std::optional<double> ratio(const std::vector<system_result>& rs, const ratio_def& rd,
+                            const std::string& key) {
+    const auto a = value(rs, rd.system, key);
+    const auto b = value(rs, rd.baseline, key);
+    if (!a || !b || *b == 0) return std::nullopt;
+    return *a / *b;
+}
+
+std::string format_value(std::optional<double> v) {
+    if (!v) return "-";
+    char buf[32];
+    const double x = *v;
+    if (std::fabs(x) >= 1000)
+        std::snprintf(buf, sizeof buf, "%.0f", x);
+    else if (std::fabs(x) >= 10)
+        std::snprintf(buf, sizeof buf, "%.1f", x);
+    else
+        std::snprintf(buf, sizeof buf, "%.2f", x);
+    return buf;
+}
+
+std::string format_ratio(std::optional<double> v) {
+    if (!v) return "-";
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.2f", *v);
+    return buf;
+}
+
+// Width in characters as a terminal shows them (µ and × are one column, two bytes).
+std::size_t columns(const std::string& s) {
+    std::size_t n = 0;
+    for (const unsigned char c : s)
+        if ((c & 0xC0) != 0x80) ++n;
+    return n;
+}
+
+std::string pad(const std::string& s, std::size_t width, bool right) {
+    const std::size_t w = columns(s);
+    const std::string fill(w < width ? width - w : 0, ' ');
+    return right ? fill + s : s + fill;
+}
+
+}  // namespace
+
+void print_table(std::ostream& out, const run_info& info, const std::vector<system_result>& results,
+                 bool markdown) {
+    const auto defs = figure_defs(info.connections, info.in_flight);
+    std::vector<std::string> header{"figure", "unit"};
+    for (const auto& s : info.systems) header.push_back(s);
+    std::vector<ratio_def> ratios;
+    for (const auto& rd : ratio_defs)
+        if (find(results, rd.system) && find(results, rd.baseline)) ratios.push_back(rd);
+    for (const auto& rd : ratios) header.push_back(rd.name());
+
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& d : defs) {
+        std::vector<std::string> row{d.label, d.unit};
+        for (const auto& s : info.systems) row.push_back(format_value(value(results, s, d.key)));
+        for (const auto& rd : ratios) row.push_back(format_ratio(ratio(results, rd, d.key)));
+        rows.push_back(std::move(row));
+    }
+    std::vector<std::size_t> width(header.size());
+    for (std::size_t c = 0; c < header.size(); ++c) {
+        width[c] = columns(header[c]);
+        for (const auto& row : rows) width[c] = std::max(width[c], columns(row[c]));
+    }
+    auto line = [&](const std::vector<std::string>& cells) {
+        std::string s = markdown ? "| " : "";
+        for (std::size_t c = 0; c < cells.size(); ++c) {
+            s += pad(cells[c], width[c], c >= 2);
+            s += markdown ? " | " : "  ";
+        }
+        while (!s.empty() && s.back() == ' ') s.pop_back();
+        out << s << "\n";
+    };
+    line(header);
+    if (markdown) {
+        std::string s = "|";
+        for (std::size_t c = 0; c < header.size(); ++c)
+            s += (c >= 2 ? std::string(width[c] + 1, '-') + ":|" : std::string(width[c] + 2, '-') + "|");
+        out << s << "\n";
+    }
+    for (const auto& row : rows) line(row);
+    for (const auto& r : results)
+        if (!r.ok) out << r.name << " FAILED: " << r.error << "\n";
+}
+
+void write_json(const std::string& path, const run_info& info,
+                const std::vector<system_result>& results) {
+    const auto defs = figure_defs(info.connections, info.in_flight);
+    json::object bench{
+        {"version", info.version},
+        {"client", info.client},
+        {"pin", info.pin},
+        {"pin_detail", info.pin_detail},
+        {"cpus", info.cpus},
+        {"duration_ms", info.duration_ms},
+        {"iterations", info.iterations},
+        {"connections", info.connections},
+        {"in_flight", info.in_flight},
+        {"junctiond", info.junctiond},
+    };
+    json::array systems;
+    for (const auto& s : info.systems) systems.emplace_back(s);
+    bench["systems"] = std::move(systems);
+
+    json::array figures;
+    for (const auto& d : defs)
+        figures.push_back(json::object{{"key", d.key},
+                                       {"label", d.label},
+                                       {"unit", d.unit},
+                                       {"better", d.higher_is_better ? "higher" : "lower"},
+                                       {"hub_only", d.hub_only}});
+
+    json::object per_system;
+    for (const auto& r : results) {
+        json::object figs, details;
+        for (const auto& d : defs) {
+            const auto v = value(results, r.name, d.key);
+            figs[d.key] = v ? json::value(*v) : json::value(nullptr);
+        }
+        for (const auto& [k, v] : r.details) details[k] = v;
+        per_system[r.name] = json::object{{"ok", r.ok},
+                                          {"error", r.ok ? json::value(nullptr) : json::value(r.error)},
+                                          {"figures", std::move(figs)},
+                                          {"details", std::move(details)}};
+    }
+
+    json::object ratios;
+    for (const auto& rd : ratio_defs) {
+        if (!find(results, rd.system) || !find(results, rd.baseline)) continue;
+        json::object rs;
+        for (const auto& d : defs) {
+            const auto v = ratio(results, rd, d.key);
+            rs[d.key] = v ? json::value(*v) : json::value(nullptr);
+        }
+        ratios[rd.name()] = std::move(rs);
+    }
+
+    std::ofstream f(path);
+    f << json::serialize(json::object{{"bench", std::move(bench)},
+                                      {"figures", std::move(figures)},
+                                      {"systems", std::move(per_system)},
+                                      {"ratios", std::move(ratios)}})
+      << "\n";
+    if (!f) throw std::runtime_error("cannot write " + path);
+}
+
+int check_json(const std::string& path, std::ostream& out, std::ostream& err) {
+    std::ifstream in(path);
+    if (!in) {
+        err << "check-json: cannot read " << path << "\n";
+        return 1;
+    }
+    std::stringstream text;
+    text << in.rdbuf();
+    boost::system::error_code ec;
+    const json::value doc = json::parse(text.str(), ec);
+    if (ec || !doc.is_object()) {
+        err << "check-json: " << path << " is not a JSON object\n";
+        return 1;
+    }
+    std::vector<std::string> problems;
+    const json::object& root = doc.as_object();
+    const json::value* sys_list = root.contains("bench") && root.at("bench").is_object()
+                                      ? root.at("bench").as_object().if_contains("systems")
+                                      : nullptr;
+    const json::value* figs = root.if_contains("figures");
+    const json::value* systems = root.if_contains("systems");
+    if (!sys_list || !sys_list->is_array() || sys_list->as_array().empty())
+        problems.push_back("bench.systems missing or empty");
+    if (!figs || !figs->is_array() || figs->as_array().empty()) problems.push_back("figures missing");
+    if (!systems || !systems->is_object()) problems.push_back("systems missing");
+
+    std::vector<std::string> names;
+    std::size_t figures_checked = 0;
+    if (problems.empty()) {
+        for (const auto& s : sys_list->as_array()) {
+            const std::string name(s.as_string());
+            names.push_back(name);
+            const json::value* sys = systems->as_object().if_contains(name);
+            if (!sys || !sys->is_object()) {
+                problems.push_back(name + ": no results");
+                continue;
+            }
+            const json::object& so = sys->as_object();
+            if (!so.contains("ok") || !so.at("ok").is_bool() || !so.at("ok").as_bool())
+                problems.push_back(name + ": failed: " +
+                                   (so.contains("error") ? json::serialize(so.at("error")) : "?"));
+            const json::value* fv = so.if_contains("figures");
+            if (!fv || !fv->is_object()) {
+                problems.push_back(name + ": no figures");
+                continue;
+            }
+            for (const auto& f : figs->as_array()) {
+                const std::string key(f.at("key").as_string());
+                const bool hub_only = f.at("hub_only").as_bool();
+                const json::value* v = fv->as_object().if_contains(key);
+                if (hub_only && name == "direct") continue;  // no hub, nothing to measure
+                if (!v || !v->is_number() || !(v->to_number<double>() > 0))
+                    problems.push_back(name + ": " + key + " missing or not a positive number");
+                else
+                    ++figures_checked;
+            }
+        }
+        const json::value* ratios = root.if_contains("ratios");
+        for (const auto& rd : ratio_defs) {
+            const bool both = std::find(names.begin(), names.end(), rd.system) != names.end() &&
+                              std::find(names.begin(), names.end(), rd.baseline) != names.end();
+            if (both && (!ratios || !ratios->is_object() || !ratios->as_object().contains(rd.name())))
+                problems.push_back("ratio " + rd.name() + " missing");
+        }
+    }
+    if (!problems.empty()) {
+        for (const auto& p : problems) err << "check-json: " << p << "\n";
+        return 1;
+    }
+    out << "checked: ";
+    for (std::size_t i = 0; i < names.size(); ++i) out << (i ? ", " : "") << names[i];
+    out << " (" << figures_checked << " figures)\n";
+    return 0;
+}
+
+}  // namespace junction::bench

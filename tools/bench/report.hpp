@@ -1,0 +1,60 @@
+// The figures the bench reports, the comparison table, and the JSON file.
+//
+// Flow: main.cpp fills one system_result per system (figure key -> value,
+// plus free-form details); print_table() shows every figure for every system
+// with its ratio to the direct and relay baselines; write_json() writes the
+// same, and check_json() proves a file has every figure of every system it
+// names (the smoke test's behaviour check; no timing is asserted).
+#pragma once
+
+#include <cstddef>
+#include <map>
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace junction::bench {
+
+inline const std::vector<std::string> all_systems{"direct", "relay", "junctiond"};
+
+struct figure_def {
+    std::string key;
+    std::string label;
+    std::string unit;
+    bool higher_is_better = false;
+    bool hub_only = false;  // meaningless without a hop (the direct baseline has none)
+};
+
+// The figures, labelled with the run's connection and in-flight counts.
+std::vector<figure_def> figure_defs(std::size_t connections, std::size_t in_flight);
+
+struct system_result {
+    std::string name;
+    bool ok = true;
+    std::string error;
+    std::map<std::string, double> figures;  // key -> value; absent = not measured
+    std::map<std::string, double> details;  // sample counts, window lengths, CPU of the peers...
+};
+
+struct run_info {
+    std::string version;
+    std::string client;     // client_driver::name()
+    std::string pin;        // none, one, split
+    std::string pin_detail; // which CPUs
+    std::size_t cpus = 0;
+    unsigned duration_ms = 0;
+    std::size_t iterations = 0;
+    std::size_t connections = 0;
+    std::size_t in_flight = 0;
+    std::string junctiond;
+    std::vector<std::string> systems;  // as asked with --only, in run order
+};
+
+void print_table(std::ostream& out, const run_info& info, const std::vector<system_result>& results,
+                 bool markdown);
+void write_json(const std::string& path, const run_info& info,
+                const std::vector<system_result>& results);
+// 0 when `path` holds every figure of every system it lists; otherwise prints why to `err`.
+int check_json(const std::string& path, std::ostream& out, std::ostream& err);
+
+}  // namespace junction::bench
