@@ -1,0 +1,1537 @@
+// The router's rules (docs/protocol.md §3, §4, §5, §6, §7, §8), one test case per rule.
+//
+// Flow: a `broker` wraps a junction::daemon::router and a recording action_sink.
+// Tests open fake connections (plain integers), hand the router frames built
+// with proto::append_packet, and compare what the sink was asked to do with
+// the packets each connection would receive on the wire: a forward() becomes
+// the received frame with its id rewritten, a send() becomes the packet
+// proto::append_code_packet writes. No sockets, no clocks.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <vector>
+
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
+
+#include "junction/proto/frame_reader.hpp"
+#include "junction/proto/header.hpp"
+#include "junction/proto/status.hpp"
+#include "junction/proto/text.hpp"
+#include "router.hpp"
+
+using junction::daemon::action_sink;
+using junction::daemon::conn_id;
+using junction::daemon::credentials;
+using junction::daemon::limits;
+using junction::daemon::policy;
+using junction::daemon::router;
+using junction::proto::packet_type;
+namespace proto = junction::proto;
+namespace json = boost::json;
+using namespace std::string_literals;
+using bytes = std::vector<std::uint8_t>;
+
+namespace {
+
+// --- What a connection receives ------------------------------------------------------
+
+struct packet {
+    conn_id to = 0;
+    std::uint8_t type = 0;
+    std::uint32_t id = 0;
+    std::string payload;
+    bytes wire;  // the whole packet as the connection would read it
+
+    std::uint16_t code() const {
+        proto::code_line cl;
+        return proto::parse_code_line(proto::as_bytes(payload), cl) ? 0 : cl.code;
+    }
+    std::string message() const {
+        proto::code_line cl;
+        return proto::parse_code_line(proto::as_bytes(payload), cl) ? "" : std::string(cl.message);
+    }
+    std::string content() const {
+        proto::code_line cl;
+        return proto::parse_code_line(proto::as_bytes(payload), cl)
+                   ? ""
+                   : std::string(proto::as_text(cl.content));
+    }
+    friend bool operator==(const packet& a, const packet& b) {
+        return std::tie(a.to, a.type, a.id, a.payload) == std::tie(b.to, b.type, b.id, b.payload);
+    }
+    friend bool operator<(const packet& a, const packet& b) {
+        return std::tie(a.to, a.type, a.id, a.payload) < std::tie(b.to, b.type, b.id, b.payload);
+    }
+};
+
+packet make_packet(conn_id to, packet_type t, std::uint32_t id, std::string payload) {
+    return packet{to, static_cast<std::uint8_t>(t), id, std::move(payload), {}};
+}
+packet request_to(conn_id to, std::uint32_t id, std::string payload) {
+    return make_packet(to, packet_type::request, id, std::move(payload));
+}
+packet response_to(conn_id to, std::uint32_t id, std::string payload) {
+    return make_packet(to, packet_type::response, id, std::move(payload));
+}
+packet update_to(conn_id to, std::uint32_t id, std::string payload) {
+    return make_packet(to, packet_type::update, id, std::move(payload));
+}
+
+using packets = std::vector<packet>;
+
+packets sorted(packets p) {
+    std::sort(p.begin(), p.end());
+    return p;
+}
+
+bytes hex(std::initializer_list<int> b) {
+    bytes out;
+    for (int x : b) out.push_back(static_cast<std::uint8_t>(x));
+    return out;
+}
+bytes operator+(bytes a, std::string_view s) {
+    a.insert(a.end(), s.begin(), s.end());
+    return a;
+}
+
+// --- The recording sink -------------------------------------------------------------
+
+class recording_sink final : public action_sink {
+public:
+    struct forwarded {
+        conn_id to;
+        std::uint32_t id;
+        bytes wire;  // as handed to forward(), before the id is rewritten
+    };
+
+    packets received;  // forward() and send() calls, in order, as the receiver sees them
+    std::vector<forwarded> forwards;
+    std::vector<std::pair<conn_id, std::string>> closes;
+    std::vector<std::pair<conn_id, std::string>> diagnoses;
+
+    void forward(conn_id to, std::uint32_t id, std::span<const std::uint8_t> wire) override {
+        forwards.push_back({to, id, bytes(wire.begin(), wire.end())});
+        bytes w(wire.begin(), wire.end());
+        proto::rewrite_id(w.data(), id);
+        record(to, std::move(w));
+    }
+    void send(conn_id to, packet_type type, std::uint32_t id, std::uint16_t code,
+              std::string_view message, std::span<const std::uint8_t> content) override {
+        bytes w;
+        proto::append_code_packet(w, type, id, code, message, content);
+        record(to, std::move(w));
+    }
+    void close(conn_id c, std::string_view reason) override { closes.emplace_back(c, reason); }
+    void diagnose(conn_id c, std::string_view what) override { diagnoses.emplace_back(c, what); }
+
+private:
+    void record(conn_id to, bytes w) {
+        const auto h = proto::decode_header(
+            std::span<const std::uint8_t, proto::header_size>(w.data(), proto::header_size));
+        REQUIRE(h.length == w.size() - proto::header_size);
+        packet p{to, h.type, h.id, std::string(w.begin() + proto::header_size, w.end()), w};
+        received.push_back(std::move(p));
+    }
+};
+
+// --- The broker under test ------------------------------------------------------------
+
+// Connection ids used throughout: clients C, C2, C3 and providers P, P2.
+constexpr conn_id C = 10, C2 = 11, C3 = 12, P = 20, P2 = 21, X = 30;
+
+credentials creds_of(conn_id c) {
+    return credentials{static_cast<std::int32_t>(1000 + c), 500 + c, 600 + c, {700 + c, 27}};
+}
+
+limits default_limits() { return limits{}; }
+
+struct broker {
+    router r;
+    recording_sink out;
+    std::uint32_t next_command_id = 0x70000000;  // ids for provide()'s command sessions
+
+    // Anyone may provide any name: these tests are about routing, not about the
+    // access policy (which has its own tests below).
+    explicit broker(limits lim = default_limits()) : r(lim, 1000, "0.1.0") {
+        r.set_policy(policy({"allow provide * *"}));
+    }
+
+    void open(std::initializer_list<conn_id> cs) {
+        for (conn_id c : cs) r.on_open(c, creds_of(c));
+    }
+
+    // Hands the router one frame from connection `from`; returns on_packet's answer.
+    bool send(conn_id from, std::uint8_t type, std::uint32_t id, std::string_view payload) {
+        bytes wire;
+        proto::append_packet(wire, static_cast<packet_type>(type), id, proto::as_bytes(payload));
+        const std::span<const std::uint8_t> w(wire);
+        const proto::frame f{proto::decode_header(w.first<proto::header_size>()),
+                             w.subspan(proto::header_size), w};
+        return r.on_packet(from, f, out);
+    }
+    bool request(conn_id from, std::uint32_t id, std::string_view line) {
+        return send(from, 2, id, line);
+    }
+    bool response(conn_id from, std::uint32_t id, std::string_view payload) {
+        return send(from, 3, id, payload);
+    }
+    bool update(conn_id from, std::uint32_t id, std::string_view payload) {
+        return send(from, 4, id, payload);
+    }
+    void close(conn_id c) { r.on_close(c, out); }
+
+    // What the connections received since the last take().
+    packets take() {
+        packets p = std::move(out.received);
+        out.received.clear();
+        return p;
+    }
+
+    // Registers `name` for `c` through a register-service session, then ends that session.
+    void provide(conn_id c, const std::string& name) {
+        const std::uint32_t id = next_command_id++;
+        REQUIRE(request(c, id, "register-service " + name));
+        REQUIRE(take() == packets{response_to(c, id, "200 OK\n")});
+        REQUIRE(update(c, id, "103\n"));
+        REQUIRE(take().empty());
+    }
+
+    // Opens a routed session and returns the id the provider got.
+    std::uint32_t open_session(conn_id client, std::uint32_t id, const std::string& line,
+                               conn_id provider) {
+        REQUIRE(request(client, id, line));
+        const packets got = take();
+        REQUIRE(got.size() == 1);
+        REQUIRE(got[0].to == provider);
+        REQUIRE(got[0].type == 2);
+        REQUIRE(got[0].payload == line);
+        return got[0].id;
+    }
+
+    // Runs a built-in request and returns the daemon's one RESPONSE.
+    packet builtin(conn_id client, std::uint32_t id, const std::string& line) {
+        REQUIRE(request(client, id, line));
+        const packets got = take();
+        REQUIRE(got.size() == 1);
+        REQUIRE(got[0].to == client);
+        REQUIRE(got[0].type == 3);
+        REQUIRE(got[0].id == id);
+        return got[0];
+    }
+
+    json::value list_services(conn_id c, std::uint32_t id) {
+        const packet p = builtin(c, id, "list-services");
+        REQUIRE(p.code() == 200);
+        REQUIRE(update(c, id, "103\n"));
+        return json::parse(p.content());
+    }
+};
+
+std::vector<std::string> service_names(const json::value& list) {
+    std::vector<std::string> names;
+    for (const auto& s : list.at("services").as_array())
+        names.emplace_back(s.at("name").as_string().c_str());
+    return names;
+}
+
+}  // namespace
+
+namespace Catch {
+template <>
+struct StringMaker<packet> {
+    static std::string convert(const packet& p) {
+        return "{to " + std::to_string(p.to) + " " +
+               std::string(proto::type_name(p.type)) + " id " + std::to_string(p.id) + " " +
+               Detail::stringify(p.payload) + "}";
+    }
+};
+}  // namespace Catch
+
+// ====================================================================================
+// §4 Routing
+// ====================================================================================
+
+TEST_CASE("§4 example: REQUEST, RESPONSE and UPDATE are routed byte for byte, only the id rewritten",
+          "[router][routing]") {
+    broker b;
+    b.open({C, P});
+    b.provide(P, "hello");
+
+    CHECK(b.request(C, 1001, "hello a b"));
+    packets got = b.take();
+    REQUIRE(got.size() == 1);
+    CHECK(got[0] == request_to(P, 1, "hello a b"));
+    CHECK(got[0].wire == hex({0x01, 0x02, 0x00, 0x09, 0x00, 0x00, 0x00, 0x01}) + "hello a b");
+    // The shell gets the frame exactly as the client sent it, plus the new id.
+    REQUIRE(b.out.forwards.size() == 1);
+    CHECK(b.out.forwards[0].id == 1);
+    CHECK(b.out.forwards[0].wire ==
+          hex({0x01, 0x02, 0x00, 0x09, 0x00, 0x00, 0x03, 0xe9}) + "hello a b");
+
+    CHECK(b.response(P, 1, "200 OK\nhi there"));
+    got = b.take();
+    REQUIRE(got.size() == 1);
+    CHECK(got[0] == response_to(C, 1001, "200 OK\nhi there"));
+    CHECK(got[0].wire ==
+          hex({0x01, 0x03, 0x00, 0x0f, 0x00, 0x00, 0x03, 0xe9}) + "200 OK\nhi there");
+
+    CHECK(b.update(C, 1001, "103\n"));
+    got = b.take();
+    REQUIRE(got.size() == 1);
+    CHECK(got[0] == update_to(P, 1, "103\n"));
+    CHECK(got[0].wire == hex({0x01, 0x04, 0x00, 0x04, 0x00, 0x00, 0x00, 0x01}) + "103\n");
+    CHECK(b.r.session_count() == 0);
+}
+
+TEST_CASE("a session carries any number of non-ending packets both ways, payloads unchanged",
+          "[router][routing]") {
+    broker b;
+    b.open({C, P});
+    b.provide(P, "rpc");
+    const std::uint32_t pid = b.open_session(C, 5, "rpc", P);
+
+    const std::string binary = "\0\n\xff\0"s;
+    CHECK(b.response(P, pid, "200 OK\n"));
+    CHECK(b.update(C, 5, "301 CLIENT CALL\n" + binary));
+    CHECK(b.response(P, pid, "312 HAS MORE\nfirst"));
+    CHECK(b.update(C, 5, "302\n"));
+    CHECK(b.response(P, pid, "311\nsecond" + binary));
+    CHECK(b.take() == packets{response_to(C, 5, "200 OK\n"),
+                              update_to(P, pid, "301 CLIENT CALL\n" + binary),
+                              response_to(C, 5, "312 HAS MORE\nfirst"),
+                              update_to(P, pid, "302\n"),
+                              response_to(C, 5, "311\nsecond" + binary)});
+    CHECK(b.r.session_count() == 1);
+    CHECK(b.r.stats().packets_routed == 6);
+}
+
+TEST_CASE("provider-side ids are non-zero and count up from 1 per provider connection",
+          "[router][routing][ids]") {
+    broker b;
+    b.open({C, P, P2});
+    b.provide(P, "one");
+    b.provide(P2, "two");
+    CHECK(b.open_session(C, 500, "one", P) == 1);
+    CHECK(b.open_session(C, 501, "one", P) == 2);
+    CHECK(b.open_session(C, 502, "one", P) == 3);
+    CHECK(b.open_session(C, 503, "two", P2) == 1);
+    CHECK(b.open_session(C, 504, "one", P) == 4);
+}
+
+TEST_CASE("two clients using the same id get distinct provider ids, answers go to the right client",
+          "[router][routing][ids]") {
+    broker b;
+    b.open({C, C2, P});
+    b.provide(P, "svc");
+    const std::uint32_t first = b.open_session(C, 7, "svc", P);
+    const std::uint32_t second = b.open_session(C2, 7, "svc", P);
+    CHECK(first != 0);
+    CHECK(second != 0);
+    CHECK(first != second);
+
+    CHECK(b.response(P, second, "200 OK\nfor C2"));
+    CHECK(b.response(P, first, "200 OK\nfor C"));
+    CHECK(b.take() == packets{response_to(C2, 7, "200 OK\nfor C2"), response_to(C, 7, "200 OK\nfor C")});
+    CHECK(b.update(C2, 7, "200\nfrom C2"));
+    CHECK(b.take() == packets{update_to(P, second, "200\nfrom C2")});
+}
+
+TEST_CASE("a provider never sees a client's id and cannot address a session by it",
+          "[router][routing][ids]") {
+    broker b;
+    b.open({C, P});
+    b.provide(P, "svc");
+    const std::uint32_t pid = b.open_session(C, 1001, "svc", P);
+    CHECK(pid == 1);
+
+    // The client's id means nothing on the provider side...
+    CHECK(b.response(P, 1001, "200 OK\n"));
+    CHECK(b.take() == packets{update_to(P, 1001, "102 no such session\n")});
+    // ...and the provider's id means nothing on the client side.
+    CHECK(b.update(C, 1, "200\n"));
+    CHECK(b.take() == packets{response_to(C, 1, "102 no such session\n")});
+    CHECK(b.r.session_count() == 1);
+}
+
+TEST_CASE("a provider id is not handed out again while its session is open",
+          "[router][routing][ids]") {
+    broker b;
+    b.open({C, P});
+    b.provide(P, "svc");
+    CHECK(b.open_session(C, 1, "svc", P) == 1);
+    CHECK(b.open_session(C, 2, "svc", P) == 2);
+    CHECK(b.open_session(C, 3, "svc", P) == 3);
+    CHECK(b.update(C, 2, "103\n"));
+    CHECK(b.take() == packets{update_to(P, 2, "103\n")});
+
+    const std::uint32_t next = b.open_session(C, 4, "svc", P);
+    CHECK(next == 4);
+    // The sessions still open keep their ids.
+    CHECK(b.response(P, 1, "200\n"));
+    CHECK(b.response(P, 3, "200\n"));
+    CHECK(b.response(P, 4, "200\n"));
+    CHECK(b.take() ==
+          packets{response_to(C, 1, "200\n"), response_to(C, 3, "200\n"), response_to(C, 4, "200\n")});
+}
+
+TEST_CASE("UPDATE id 1 and RESPONSE id 1 on one connection name two different sessions",
+          "[router][routing][ids]") {
+    broker b;
+    b.open({C, P, X});
+    b.provide(P, "upstream");
+    b.provide(X, "middle");
+    // X is the client of P with id 1, and the provider of C's session with id 1.
+    CHECK(b.open_session(X, 1, "upstream", P) == 1);
+    CHECK(b.open_session(C, 99, "middle", X) == 1);
+
+    CHECK(b.update(X, 1, "200\nto upstream"));
+    CHECK(b.response(X, 1, "200 OK\nto C"));
+    CHECK(b.take() == packets{update_to(P, 1, "200\nto upstream"), response_to(C, 99, "200 OK\nto C")});
+}
+
+// ====================================================================================
+// §3 Sessions: how they end
+// ====================================================================================
+
+TEST_CASE("UPDATE 103 from the client is delivered to the provider and ends the session",
+          "[router][sessions]") {
+    broker b;
+    b.open({C, P});
+    b.provide(P, "svc");
+    const std::uint32_t pid = b.open_session(C, 8, "svc", P);
+    CHECK(b.update(C, 8, "103\n"));
+    CHECK(b.take() == packets{update_to(P, pid, "103\n")});
+    CHECK(b.r.session_count() == 0);
+    CHECK(b.response(P, pid, "200\n"));
+    CHECK(b.take() == packets{update_to(P, pid, "102 no such session\n")});
+}
+
+TEST_CASE("RESPONSE 103 from the provider is delivered to the client and ends the session",
+          "[router][sessions]") {
+    broker b;
+    b.open({C, P});
+    b.provide(P, "svc");
+    const std::uint32_t pid = b.open_session(C, 8, "svc", P);
+    CHECK(b.response(P, pid, "103 done\nbye"));
+    CHECK(b.take() == packets{response_to(C, 8, "103 done\nbye")});
+    CHECK(b.r.session_count() == 0);
+    CHECK(b.update(C, 8, "200\n"));
+    CHECK(b.take() == packets{response_to(C, 8, "102 no such session\n")});
+}
+
+TEST_CASE("any 4xx or 5xx UPDATE from the client is delivered and ends the session",
+          "[router][sessions]") {
+    const std::string payload =
+        GENERATE("400\n", "404 not found\n", "499\n", "500\n", "503 bad\nx", "515\n", "599\n");
+    INFO(payload);
+    broker b;
+    b.open({C, P});
+    b.provide(P, "svc");
+    const std::uint32_t pid = b.open_session(C, 8, "svc", P);
+    CHECK(b.update(C, 8, payload));
+    CHECK(b.take() == packets{update_to(P, pid, payload)});
+    CHECK(b.r.session_count() == 0);
+    CHECK(b.r.sessions_of(C) == 0);
+    CHECK(b.r.sessions_of(P) == 0);
+}
+
+TEST_CASE("any 4xx or 5xx RESPONSE from the provider is delivered and ends the session",
+          "[router][sessions]") {
+    const std::string payload =
+        GENERATE("400\n", "404 not found\n", "499\n", "500\n", "504 no\n", "515\n", "599\n");
+    INFO(payload);
+    broker b;
+    b.open({C, P});
+    b.provide(P, "svc");
+    const std::uint32_t pid = b.open_session(C, 8, "svc", P);
+    CHECK(b.response(P, pid, payload));
+    CHECK(b.take() == packets{response_to(C, 8, payload)});
+    CHECK(b.r.session_count() == 0);
+    CHECK(b.update(C, 8, "200\n"));
+    CHECK(b.take() == packets{response_to(C, 8, "102 no such session\n")});
+}
+
+TEST_CASE("102 from either side is delivered and ends the session", "[router][sessions]") {
+    broker b;
+    b.open({C, P});
+    b.provide(P, "svc");
+    const std::uint32_t p1 = b.open_session(C, 1, "svc", P);
+    const std::uint32_t p2 = b.open_session(C, 2, "svc", P);
+    CHECK(b.update(C, 1, "102\n"));
+    CHECK(b.response(P, p2, "102\n"));
+    CHECK(b.take() == packets{update_to(P, p1, "102\n"), response_to(C, 2, "102\n")});
+    CHECK(b.r.session_count() == 0);
+}
+
+TEST_CASE("codes 100 to 399 other than 102 and 103 keep the session open", "[router][sessions]") {
+    const std::string payload =
+        GENERATE("100\n", "101\n", "200 OK\n", "301\n", "302\n", "311\n", "312\n", "399\n");
+    INFO(payload);
+    broker b;
+    b.open({C, P});
+    b.provide(P, "svc");
+    const std::uint32_t pid = b.open_session(C, 8, "svc", P);
+    CHECK(b.update(C, 8, payload));
+    CHECK(b.response(P, pid, payload));
+    CHECK(b.take() == packets{update_to(P, pid, payload), response_to(C, 8, payload)});
+    CHECK(b.r.session_count() == 1);
+    // Still open: it routes.
+    CHECK(b.update(C, 8, "200\nagain"));
+    CHECK(b.take() == packets{update_to(P, pid, "200\nagain")});
+}
+
+TEST_CASE("after a session ends, the client may reuse its id for a new REQUEST", "[router][sessions]") {
+    broker b;
+    b.open({C, P});
+    b.provide(P, "svc");
+    CHECK(b.open_session(C, 42, "svc first", P) == 1);
+    CHECK(b.update(C, 42, "103\n"));
+    b.take();
+    CHECK(b.open_session(C, 42, "svc second", P) == 2);
+    CHECK(b.response(P, 2, "200\n"));
+    CHECK(b.take() == packets{response_to(C, 42, "200\n")});
+}
+
+// ====================================================================================
+// §6.1 Unknown sessions
+// ====================================================================================
+
+TEST_CASE("UPDATE for a session that was never opened is answered RESPONSE 102",
+          "[router][errors][unknown]") {
+    broker b;
+    b.open({C});
+    CHECK(b.update(C, 77, "200\nhello"));
+    const packets got = b.take();
+    REQUIRE(got.size() == 1);
+    CHECK(got[0] == response_to(C, 77, "102 no such session\n"));
+    CHECK(got[0].wire == hex({0x01, 0x03, 0x00, 0x14, 0x00, 0x00, 0x00, 0x4d}) + "102 no such session\n");
+    CHECK(b.out.closes.empty());
+    CHECK(b.r.stats().late_packets == 0);
+}
+
+TEST_CASE("RESPONSE for a session the connection does not serve is answered UPDATE 102",
+          "[router][errors][unknown]") {
+    broker b;
+    b.open({P});
+    CHECK(b.response(P, 77, "200 OK\nhello"));
+    CHECK(b.take() == packets{update_to(P, 77, "102 no such session\n")});
+    CHECK(b.out.closes.empty());
+}
+
+TEST_CASE("a malformed UPDATE or RESPONSE for an unknown session is answered 102",
+          "[router][errors][unknown]") {
+    broker b;
+    b.open({C});
+    CHECK(b.update(C, 3, "abc\n"));
+    CHECK(b.response(C, 4, "200"));
+    CHECK(b.update(C, 5, ""));
+    CHECK(b.take() == packets{response_to(C, 3, "102 no such session\n"),
+                              update_to(C, 4, "102 no such session\n"),
+                              response_to(C, 5, "102 no such session\n")});
+    CHECK(b.r.stats().late_packets == 0);
+}
+
+TEST_CASE("a session-ending packet for an unknown session gets no answer and counts as late",
+          "[router][errors][unknown]") {
+    const std::uint8_t type = GENERATE(std::uint8_t{3}, std::uint8_t{4});
+    const std::string payload = GENERATE("102\n", "103\n", "103 done\ncontent", "400\n", "500 x\n",
+                                         "515 peer down\n", "599\n");
+    INFO(proto::type_name(type) << " " << payload);
+    broker b;
+    b.open({C});
+    CHECK(b.send(C, type, 12, payload));
+    CHECK(b.take().empty());
+    CHECK(b.r.stats().late_packets == 1);
+}
+
+TEST_CASE("a 103 crossing the client's 103 on the wire is dropped silently and counted",
+          "[router][errors][unknown]") {
+    broker b;
+    b.open({C, P});
+    b.provide(P, "svc");
+    const std::uint32_t pid = b.open_session(C, 8, "svc", P);
+    CHECK(b.update(C, 8, "103\n"));
+    CHECK(b.response(P, pid, "103\n"));  // sent before the provider saw the client's 103
+    CHECK(b.take() == packets{update_to(P, pid, "103\n")});
+    CHECK(b.r.stats().late_packets == 1);
+}
+
+// ====================================================================================
+// §6.2 Bad REQUEST
+// ====================================================================================
+
+TEST_CASE("REQUEST with session id 0 is answered 503 on id 0 and opens nothing",
+          "[router][errors][request]") {
+    broker b;
+    b.open({C, P});
+    b.provide(P, "svc");
+    CHECK(b.request(C, 0, "svc"));
+    CHECK(b.take() == packets{response_to(C, 0, "503 session id 0 is not allowed\n")});
+    CHECK(b.r.session_count() == 0);
+    CHECK(b.r.stats().packets_routed == 0);
+    CHECK(b.out.closes.empty());
+}
+
+TEST_CASE("an empty REQUEST line or one of only separators is answered 503 empty request",
+          "[router][errors][request]") {
+    const std::string line = GENERATE(as<std::string>{}, ""s, " "s, "  \t "s, "\0"s);
+    INFO(Catch::Detail::stringify(line));
+    broker b;
+    b.open({C});
+    CHECK(b.request(C, 9, line));
+    CHECK(b.take() == packets{response_to(C, 9, "503 empty request\n")});
+    CHECK(b.r.session_count() == 0);
+}
+
+TEST_CASE("a REQUEST line with control bytes or invalid UTF-8 is answered 503 not printable UTF-8",
+          "[router][errors][request]") {
+    const std::string line = GENERATE(as<std::string>{}, "echo a\nb"s, "echo \x01"s, "echo \x7f"s,
+                                      "echo\0\0"s, "echo \xc0\xaf"s, "echo \xed\xa0\x80"s,
+                                      "echo \xff"s);
+    INFO(Catch::Detail::stringify(line));
+    broker b;
+    b.open({C});
+    CHECK(b.request(C, 9, line));
+    CHECK(b.take() == packets{response_to(C, 9, "503 request line is not printable UTF-8\n")});
+    CHECK(b.r.session_count() == 0);
+}
+
+TEST_CASE("a REQUEST with an invalid service name is answered 503 invalid service name",
+          "[router][errors][request]") {
+    const std::string line = GENERATE(as<std::string>{}, "-svc"s, "svc/x a"s, "caf\xc3\xa9"s,
+                                      "s" + std::string(128, 'x'));
+    INFO(line);
+    broker b;
+    b.open({C});
+    CHECK(b.request(C, 9, line));
+    CHECK(b.take() == packets{response_to(C, 9, "503 invalid service name\n")});
+    CHECK(b.r.session_count() == 0);
+}
+
+TEST_CASE("a REQUEST for a service nobody registered is answered 511 unknown service <name>",
+          "[router][errors][request]") {
+    broker b;
+    b.open({C, P});
+    b.provide(P, "svc");
+    CHECK(b.request(C, 9, "nosuch a b"));
+    CHECK(b.take() == packets{response_to(C, 9, "511 unknown service nosuch\n")});
+    CHECK(b.r.session_count() == 0);
+    // A 128-character name is valid, so it is looked up.
+    const std::string longest = "s" + std::string(127, 'x');
+    CHECK(b.request(C, 10, longest));
+    CHECK(b.take() == packets{response_to(C, 10, "511 unknown service " + longest + "\n")});
+}
+
+TEST_CASE("a REQUEST line with one trailing NUL is routed, and forwarded with its NUL",
+          "[router][request]") {
+    broker b;
+    b.open({C, P});
+    b.provide(P, "svc");
+    CHECK(b.request(C, 9, "svc a\0"s));
+    CHECK(b.take() == packets{request_to(P, 1, "svc a\0"s)});
+}
+
+TEST_CASE("a REQUEST reusing an id open as master: 503 to both sides and the open session ends",
+          "[router][errors][request]") {
+    broker b;
+    b.open({C, P});
+    b.provide(P, "svc");
+    const std::uint32_t pid = b.open_session(C, 5, "svc", P);
+    CHECK(b.request(C, 5, "svc again"));
+    CHECK(sorted(b.take()) == sorted({response_to(C, 5, "503 session id already in use\n"),
+                                      update_to(P, pid, "503 client reused the session id\n")}));
+    CHECK(b.r.session_count() == 0);
+    // Both ends of the old session are gone, and no new one was created.
+    CHECK(b.update(C, 5, "200\n"));
+    CHECK(b.response(P, pid, "200\n"));
+    CHECK(b.take() == packets{response_to(C, 5, "102 no such session\n"),
+                              update_to(P, pid, "102 no such session\n")});
+}
+
+TEST_CASE("a REQUEST reusing the id of an open built-in session ends it with 503",
+          "[router][errors][request][builtin]") {
+    broker b;
+    b.open({C});
+    CHECK(b.builtin(C, 5, "echo hi").code() == 200);
+    CHECK(b.request(C, 5, "echo again"));
+    CHECK(b.take() == packets{response_to(C, 5, "503 session id already in use\n")});
+    CHECK(b.r.session_count() == 0);
+}
+
+TEST_CASE("a REQUEST may use an id its connection serves as provider: the id spaces are separate",
+          "[router][request][ids]") {
+    broker b;
+    b.open({C, P, X});
+    b.provide(P, "upstream");
+    b.provide(X, "middle");
+    CHECK(b.open_session(C, 50, "middle", X) == 1);  // X serves id 1
+    CHECK(b.open_session(X, 1, "upstream", P) == 1);  // and opens its own id 1
+    CHECK(b.r.session_count() == 2);
+    CHECK(b.r.sessions_of(X) == 2);
+}
+
+TEST_CASE("the sessions-per-connection limit answers 517 and creates nothing; an ended session makes room",
+          "[router][limits]") {
+    limits lim;
+    lim.max_sessions_per_connection = 2;
+    broker b(lim);
+    b.open({C, C2, C3, P});
+    b.provide(P, "svc");
+    b.open_session(C, 1, "svc", P);
+    CHECK(b.builtin(C, 2, "echo").code() == 200);  // built-in sessions count too
+
+    CHECK(b.request(C, 3, "svc"));
+    CHECK(b.take() == packets{response_to(C, 3, "517 limit: sessions per connection (2)\n")});
+    CHECK(b.r.session_count() == 2);
+    CHECK(b.r.sessions_of(C) == 2);
+
+    // The limit is per connection, and only counts sessions opened as client:
+    // P serves three sessions.
+    b.open_session(C2, 1, "svc", P);
+    b.open_session(C3, 1, "svc", P);
+    CHECK(b.r.sessions_of(P) == 3);
+
+    CHECK(b.update(C, 2, "103\n"));
+    CHECK(b.take().empty());
+    CHECK(b.open_session(C, 3, "svc", P) == 4);
+}
+
+// ====================================================================================
+// §6.3 Bad code lines
+// ====================================================================================
+
+TEST_CASE("a malformed UPDATE ends its session: 506 to the client, 506 bad update code from client to the provider",
+          "[router][errors][codeline]") {
+    const std::string payload = GENERATE(as<std::string>{}, "200", "", "abc\n", "099\n", "99\n",
+                                         "600\n", "2000\n", "200x\n");
+    INFO(Catch::Detail::stringify(payload));
+    broker b;
+    b.open({C, P});
+    b.provide(P, "svc");
+    const std::uint32_t pid = b.open_session(C, 8, "svc", P);
+    CHECK(b.update(C, 8, payload));  // the connection stays open
+    const packets got = sorted(b.take());
+    REQUIRE(got.size() == 2);
+    CHECK(got[0].to == C);
+    CHECK(got[0].type == 3);
+    CHECK(got[0].id == 8);
+    CHECK(got[0].code() == 506);
+    CHECK_FALSE(got[0].message().empty());
+    CHECK(got[1] == update_to(P, pid, "506 bad update code from client\n"));
+    CHECK(b.r.session_count() == 0);
+    CHECK(b.out.closes.empty());
+    CHECK(b.r.stats().packets_routed == 1);  // the REQUEST; the bad UPDATE was not forwarded
+}
+
+TEST_CASE("a malformed RESPONSE ends its session: 507 to the provider, 507 bad response code from provider to the client",
+          "[router][errors][codeline]") {
+    const std::string payload = GENERATE(as<std::string>{}, "200", "", "abc\n", "099\n", "99\n",
+                                         "600\n", "2000\n", "200x\n");
+    INFO(Catch::Detail::stringify(payload));
+    broker b;
+    b.open({C, P});
+    b.provide(P, "svc");
+    const std::uint32_t pid = b.open_session(C, 8, "svc", P);
+    CHECK(b.response(P, pid, payload));
+    const packets got = sorted(b.take());
+    REQUIRE(got.size() == 2);
+    CHECK(got[0] == response_to(C, 8, "507 bad response code from provider\n"));
+    CHECK(got[1].to == P);
+    CHECK(got[1].type == 4);
+    CHECK(got[1].id == pid);
+    CHECK(got[1].code() == 507);
+    CHECK_FALSE(got[1].message().empty());
+    CHECK(b.r.session_count() == 0);
+    CHECK(b.out.closes.empty());
+}
+
+// ====================================================================================
+// §6.4 A connection goes away
+// ====================================================================================
+
+TEST_CASE("a provider going away: each client of its sessions gets RESPONSE 515 peer down",
+          "[router][close]") {
+    broker b;
+    b.open({C, C2, P, P2});
+    b.provide(P, "svc");
+    b.provide(P2, "other");
+    b.open_session(C, 1, "svc", P);
+    b.open_session(C, 2, "svc", P);
+    b.open_session(C2, 1, "svc", P);
+    const std::uint32_t other = b.open_session(C, 3, "other", P2);
+
+    b.close(P);
+    CHECK(sorted(b.take()) == sorted({response_to(C, 1, "515 peer down\n"),
+                                      response_to(C, 2, "515 peer down\n"),
+                                      response_to(C2, 1, "515 peer down\n")}));
+    CHECK(b.out.closes.empty());  // the clients stay connected
+    CHECK(b.r.session_count() == 1);
+    CHECK(b.r.connection_count() == 3);
+    // The session with P2 is untouched.
+    CHECK(b.update(C, 3, "200\n"));
+    CHECK(b.take() == packets{update_to(P2, other, "200\n")});
+    // The ended ones are unknown now.
+    CHECK(b.update(C, 1, "200\n"));
+    CHECK(b.take() == packets{response_to(C, 1, "102 no such session\n")});
+}
+
+TEST_CASE("a provider going away unregisters its services: not listed, a REQUEST gets 511, the name is free",
+          "[router][close][registry]") {
+    broker b;
+    b.open({C, P, P2});
+    b.provide(P, "svc");
+    b.provide(P, "svc2");
+    b.provide(P2, "keep");
+    CHECK(b.r.service_count() == 3);
+
+    b.close(P);
+    CHECK(b.r.service_count() == 1);
+    CHECK(service_names(b.list_services(C, 1)) == std::vector<std::string>{"keep"});
+    CHECK(b.request(C, 2, "svc"));
+    CHECK(b.take() == packets{response_to(C, 2, "511 unknown service svc\n")});
+    b.provide(P2, "svc");
+    CHECK(b.open_session(C, 3, "svc", P2) == 1);
+}
+
+TEST_CASE("a client going away: the provider of each of its sessions gets UPDATE 515 peer down",
+          "[router][close]") {
+    broker b;
+    b.open({C, C2, P, P2});
+    b.provide(P, "svc");
+    b.provide(P2, "other");
+    const std::uint32_t p1 = b.open_session(C, 1, "svc", P);
+    const std::uint32_t p2 = b.open_session(C, 2, "other", P2);
+    const std::uint32_t p3 = b.open_session(C2, 1, "svc", P);
+    CHECK(b.builtin(C, 3, "echo").code() == 200);
+
+    b.close(C);
+    CHECK(sorted(b.take()) ==
+          sorted({update_to(P, p1, "515 peer down\n"), update_to(P2, p2, "515 peer down\n")}));
+    CHECK(b.out.closes.empty());
+    CHECK(b.r.session_count() == 1);
+    CHECK(b.r.service_count() == 2);
+    CHECK(b.response(P, p3, "200\n"));
+    CHECK(b.take() == packets{response_to(C2, 1, "200\n")});
+}
+
+TEST_CASE("a connection that is client and provider going away: each peer gets 515 in its direction",
+          "[router][close]") {
+    broker b;
+    b.open({C, P, X});
+    b.provide(P, "upstream");
+    b.provide(X, "middle");
+    const std::uint32_t up = b.open_session(X, 1, "upstream", P);
+    b.open_session(C, 9, "middle", X);
+
+    b.close(X);
+    CHECK(sorted(b.take()) ==
+          sorted({update_to(P, up, "515 peer down\n"), response_to(C, 9, "515 peer down\n")}));
+    CHECK(b.r.session_count() == 0);
+    CHECK(b.r.service_count() == 1);
+}
+
+TEST_CASE("a connection in a session with itself going away is sent nothing",
+          "[router][close][!mayfail]") {
+    broker b;
+    b.open({X});
+    b.provide(X, "self");
+    const std::uint32_t pid = b.open_session(X, 5, "self", X);
+    CHECK(b.r.sessions_of(X) == 1);
+    CHECK(b.response(X, pid, "200 OK\n"));
+    CHECK(b.take() == packets{response_to(X, 5, "200 OK\n")});
+
+    b.close(X);
+    CHECK(b.take().empty());  // "the side that went away is told nothing"
+    CHECK(b.r.session_count() == 0);
+    CHECK(b.r.connection_count() == 0);
+}
+
+// ====================================================================================
+// §6.5 Shutdown
+// ====================================================================================
+
+TEST_CASE("shutdown_all ends every session with 500 shutdown on both sides", "[router][shutdown]") {
+    broker b;
+    b.open({C, C2, P});
+    b.provide(P, "svc");
+    const std::uint32_t p1 = b.open_session(C, 1, "svc", P);
+    const std::uint32_t p2 = b.open_session(C2, 1, "svc", P);
+    CHECK(b.builtin(C, 2, "receive-cmd").code() == 200);
+
+    b.r.shutdown_all(b.out);
+    CHECK(sorted(b.take()) == sorted({response_to(C, 1, "500 shutdown\n"),
+                                      update_to(P, p1, "500 shutdown\n"),
+                                      response_to(C2, 1, "500 shutdown\n"),
+                                      update_to(P, p2, "500 shutdown\n"),
+                                      response_to(C, 2, "500 shutdown\n")}));
+    CHECK(b.r.session_count() == 0);
+    CHECK(b.r.sessions_of(C) == 0);
+    CHECK(b.r.sessions_of(P) == 0);
+    // The shell closes the connections; the router asks for nothing more.
+    CHECK(b.out.closes.empty());
+}
+
+// ====================================================================================
+// §1.1 Packet types
+// ====================================================================================
+
+TEST_CASE("a reserved or undefined packet type is answered 505 reserved packet type T and closes the connection",
+          "[router][errors][types]") {
+    const std::uint8_t type = GENERATE(std::uint8_t{0}, std::uint8_t{1}, std::uint8_t{5},
+                                       std::uint8_t{6}, std::uint8_t{7}, std::uint8_t{255});
+    INFO("type " << int(type));
+    broker b;
+    b.open({C, P});
+    CHECK_FALSE(b.send(C, type, 4242, "whatever"));
+    CHECK(b.take() ==
+          packets{response_to(C, 4242, "505 reserved packet type " + std::to_string(type) + "\n")});
+    REQUIRE(b.out.closes.size() == 1);
+    CHECK(b.out.closes[0].first == C);
+    REQUIRE(b.out.diagnoses.size() == 1);
+    CHECK(b.out.diagnoses[0].first == C);
+}
+
+TEST_CASE("REQUEST, RESPONSE and UPDATE never stop reading, even when they are refused",
+          "[router][types]") {
+    broker b;
+    b.open({C});
+    CHECK(b.request(C, 0, "echo"));
+    CHECK(b.request(C, 1, ""));
+    CHECK(b.request(C, 2, "nosuch"));
+    CHECK(b.update(C, 3, "garbage"));
+    CHECK(b.response(C, 4, "garbage"));
+    CHECK(b.take().size() == 5);
+    CHECK(b.out.closes.empty());
+}
+
+// ====================================================================================
+// §7 Built-in services
+// ====================================================================================
+
+TEST_CASE("register-service answers 200 OK and the name becomes routable", "[router][builtin][registry]") {
+    broker b;
+    b.open({C, P});
+    CHECK(b.builtin(P, 1, "register-service hello") == response_to(P, 1, "200 OK\n"));
+    CHECK(b.r.service_count() == 1);
+    CHECK(b.open_session(C, 1001, "hello a b", P) == 1);
+}
+
+TEST_CASE("register-service of a name held by another connection answers 516",
+          "[router][builtin][registry]") {
+    broker b;
+    b.open({C, P, P2});
+    b.provide(P, "hello");
+    const packet p = b.builtin(P2, 1, "register-service hello");
+    CHECK(p.code() == 516);
+    CHECK(b.r.service_count() == 1);
+    CHECK(b.r.sessions_of(P2) == 0);  // an error answer ends the command session
+    CHECK(b.open_session(C, 1, "hello", P) == 1);  // still P's
+}
+
+TEST_CASE("register-service of a name this connection already holds answers 200 again",
+          "[router][builtin][registry]") {
+    broker b;
+    b.open({P});
+    b.provide(P, "hello");
+    CHECK(b.builtin(P, 1, "register-service hello") == response_to(P, 1, "200 OK\n"));
+    CHECK(b.r.service_count() == 1);
+    CHECK(b.r.sessions_of(P) == 1);  // a 200 answer leaves the command session open
+}
+
+TEST_CASE("register-service with a bad or missing name answers 503", "[router][builtin][registry]") {
+    const std::string line = GENERATE(as<std::string>{}, "register-service", "register-service -x",
+                                      "register-service a/b", "register-service a b c",
+                                      "register-service caf\xc3\xa9",
+                                      "register-service s" + std::string(128, 'x'));
+    INFO(line);
+    broker b;
+    b.open({P});
+    CHECK(b.builtin(P, 1, line).code() == 503);
+    CHECK(b.r.service_count() == 0);
+    CHECK(b.r.session_count() == 0);
+}
+
+TEST_CASE("register-service of a built-in name answers 516", "[router][builtin][registry]") {
+    const std::string name = GENERATE("echo", "receive-cmd", "register-service",
+                                      "unregister-service", "list-services", "daemon-info",
+                                      "session-info");
+    INFO(name);
+    broker b;
+    b.open({P});
+    CHECK(b.builtin(P, 1, "register-service " + name).code() == 516);
+    CHECK(b.r.service_count() == 0);
+    CHECK(b.r.session_count() == 0);
+}
+
+TEST_CASE("register-service over max_services_per_connection answers 517 limit: services per connection",
+          "[router][builtin][registry][limits]") {
+    limits lim;
+    lim.max_services_per_connection = 2;
+    broker b(lim);
+    b.open({P, P2});
+    b.provide(P, "one");
+    b.provide(P, "two");
+    const packet p = b.builtin(P, 1, "register-service three");
+    CHECK(p.code() == 517);
+    CHECK(p.message().starts_with("limit: services per connection"));
+    CHECK(b.r.service_count() == 2);
+    CHECK(b.r.session_count() == 0);
+    // A name it already holds is still 200, and the limit is per connection.
+    CHECK(b.builtin(P, 2, "register-service two").code() == 200);
+    CHECK(b.builtin(P2, 1, "register-service three").code() == 200);
+    CHECK(b.r.service_count() == 3);
+}
+
+TEST_CASE("unregister-service answers 200 OK; the name is gone but open sessions go on",
+          "[router][builtin][registry]") {
+    broker b;
+    b.open({C, P});
+    b.provide(P, "hello");
+    const std::uint32_t pid = b.open_session(C, 1, "hello", P);
+    CHECK(b.builtin(P, 2, "unregister-service hello") == response_to(P, 2, "200 OK\n"));
+    CHECK(b.r.service_count() == 0);
+    CHECK(b.request(C, 3, "hello"));
+    CHECK(b.take() == packets{response_to(C, 3, "511 unknown service hello\n")});
+    // The session opened before goes on, both ways.
+    CHECK(b.response(P, pid, "200 OK\nstill here"));
+    CHECK(b.update(C, 1, "103\n"));
+    CHECK(b.take() == packets{response_to(C, 1, "200 OK\nstill here"), update_to(P, pid, "103\n")});
+}
+
+TEST_CASE("unregister-service of a name this connection does not hold answers 511",
+          "[router][builtin][registry]") {
+    broker b;
+    b.open({P, P2});
+    b.provide(P, "hello");
+    CHECK(b.builtin(P2, 1, "unregister-service hello").code() == 511);
+    CHECK(b.builtin(P2, 2, "unregister-service never").code() == 511);
+    CHECK(b.r.service_count() == 1);
+    CHECK(b.r.session_count() == 0);
+}
+
+TEST_CASE("list-services lists each service with its provider's credentials and session count, by name",
+          "[router][builtin][json]") {
+    broker b;
+    b.open({C, P, P2});
+    b.provide(P2, "zeta");
+    b.provide(P, "hello");
+    b.provide(P, "alpha");
+    b.open_session(C, 1, "hello", P);
+    b.open_session(C, 2, "hello", P);
+    b.open_session(C, 3, "zeta", P2);
+
+    const json::value v = b.list_services(C, 10);
+    CHECK(service_names(v) == std::vector<std::string>{"alpha", "hello", "zeta"});
+    const auto& list = v.at("services").as_array();
+    REQUIRE(list.size() == 3);
+    const auto& hello = list[1].as_object();
+    CHECK(hello.size() == 3);
+    CHECK(hello.at("sessions").to_number<std::int64_t>() == 2);
+    const auto& prov = hello.at("provider").as_object();
+    CHECK(prov.at("pid").to_number<std::int64_t>() == 1000 + P);
+    CHECK(prov.at("uid").to_number<std::int64_t>() == 500 + P);
+    CHECK(prov.at("gid").to_number<std::int64_t>() == 600 + P);
+    CHECK(list[0].at("sessions").to_number<std::int64_t>() == 0);
+    CHECK(list[2].at("sessions").to_number<std::int64_t>() == 1);
+    CHECK(list[2].at("provider").at("pid").to_number<std::int64_t>() == 1000 + P2);
+}
+
+TEST_CASE("list-services with nothing registered is an empty list", "[router][builtin][json]") {
+    broker b;
+    b.open({C});
+    const packet p = b.builtin(C, 1, "list-services");
+    CHECK(p == response_to(C, 1, "200 OK\n{\"services\":[]}"));
+}
+
+TEST_CASE("daemon-info reports version, uptime, connections, sessions, services and counters",
+          "[router][builtin][json]") {
+    broker b;
+    b.open({C, P});
+    b.provide(P, "hello");                            // session 1 (ended)
+    const std::uint32_t pid = b.open_session(C, 1, "hello a b", P);  // session 2, 17 bytes routed
+    CHECK(b.response(P, pid, "200 OK\nhi"));          // 17 bytes routed
+    b.take();
+    b.r.set_now(1462);
+
+    const packet p = b.builtin(C, 2, "daemon-info");  // session 3
+    REQUIRE(p.code() == 200);
+    const json::object info = json::parse(p.content()).as_object();
+    CHECK(info.size() == 8);
+    CHECK(info.at("version").as_string() == "0.1.0");
+    CHECK(info.at("uptime_ms").to_number<std::int64_t>() == 462);
+    CHECK(info.at("connections").to_number<std::int64_t>() == 2);
+    CHECK(info.at("sessions").to_number<std::int64_t>() == 2);
+    CHECK(info.at("services").to_number<std::int64_t>() == 1);
+    CHECK(info.at("sessions_opened").to_number<std::int64_t>() == 3);
+    CHECK(info.at("packets_routed").to_number<std::int64_t>() == 2);
+    CHECK(info.at("bytes_routed").to_number<std::int64_t>() == 34);
+}
+
+TEST_CASE("session-info tells a provider who opened a session it serves",
+          "[router][builtin][json][session-info]") {
+    broker b;
+    b.open({C, P});
+    b.provide(P, "hello");
+    const std::uint32_t pid = b.open_session(C, 1001, "hello", P);
+    const packet p = b.builtin(P, 1, "session-info " + std::to_string(pid));
+    REQUIRE(p.code() == 200);
+    const json::object info = json::parse(p.content()).as_object();
+    CHECK(info.size() == 6);
+    CHECK(info.at("id").to_number<std::int64_t>() == pid);
+    CHECK(info.at("service").as_string() == "hello");
+    CHECK(info.at("pid").to_number<std::int64_t>() == 1000 + C);
+    CHECK(info.at("uid").to_number<std::int64_t>() == 500 + C);
+    CHECK(info.at("gid").to_number<std::int64_t>() == 600 + C);
+    const json::array& groups = info.at("groups").as_array();
+    REQUIRE(groups.size() == 2);
+    CHECK(groups[0].to_number<std::int64_t>() == 700 + C);
+    CHECK(groups[1].to_number<std::int64_t>() == 27);
+}
+
+TEST_CASE("session-info for a session the connection does not serve is answered 503",
+          "[router][builtin][session-info]") {
+    broker b;
+    b.open({C, P});
+    b.provide(P, "hello");
+    const std::uint32_t pid = b.open_session(C, 1001, "hello", P);
+    // The client's own id names no session it serves; neither does an unused id,
+    // nor a malformed one.
+    CHECK(b.builtin(C, 1, "session-info 1001").code() == 503);
+    CHECK(b.builtin(C, 2, "session-info " + std::to_string(pid)).code() == 503);
+    CHECK(b.builtin(P, 3, "session-info 99").code() == 503);
+    CHECK(b.builtin(P, 4, "session-info").code() == 503);
+    CHECK(b.builtin(P, 5, "session-info x1").code() == 503);
+    CHECK(b.builtin(P, 6, "session-info 4294967296").code() == 503);
+    CHECK(b.builtin(P, 7, "session-info 1 2").code() == 503);
+    CHECK(b.r.session_count() == 1);  // each error answer ended its command session
+}
+
+TEST_CASE("a register-service refused by the access policy is answered 504 policy: <rule>",
+          "[router][builtin][policy]") {
+    broker b;
+    b.r.set_policy(policy({"deny provide secret.* *", "allow provide * *"}));
+    b.open({P});
+    CHECK(b.builtin(P, 1, "register-service secret.db") ==
+          response_to(P, 1, "504 policy: deny provide secret.* *\n"));
+    CHECK(b.r.service_count() == 0);
+    CHECK(b.r.session_count() == 0);
+    CHECK(b.builtin(P, 2, "register-service public.db").code() == 200);
+    CHECK(b.r.service_count() == 1);
+}
+
+TEST_CASE("a REQUEST for a service the caller may not call is answered 504 policy: <rule>",
+          "[router][policy]") {
+    broker b;
+    b.r.set_policy(policy({"deny call hello uid=" + std::to_string(500 + C), "allow provide * *"}));
+    b.open({C, C2, P});
+    b.provide(P, "hello");
+    CHECK(b.request(C, 1, "hello"));
+    CHECK(b.take() ==
+          packets{response_to(C, 1, "504 policy: deny call hello uid=" + std::to_string(500 + C) + "\n")});
+    CHECK(b.r.session_count() == 0);
+    CHECK(b.open_session(C2, 1, "hello", P) == 1);
+}
+
+TEST_CASE("echo answers 200 OK with the args as sent", "[router][builtin][echo]") {
+    broker b;
+    b.open({C});
+    CHECK(b.builtin(C, 1001, "echo hello world") == response_to(C, 1001, "200 OK\nhello world"));
+    CHECK(b.builtin(C, 1002, "echo \t a  b\t c ") == response_to(C, 1002, "200 OK\na  b\t c "));
+    CHECK(b.builtin(C, 1003, "echo") == response_to(C, 1003, "200 OK\n"));
+    CHECK(b.builtin(C, 1004, "echo x\0"s) == response_to(C, 1004, "200 OK\nx"));
+    CHECK(b.r.session_count() == 4);  // built-in sessions stay open
+}
+
+TEST_CASE("echo answers each non-ending UPDATE with 200 OK carrying its content; 103 ends it silently",
+          "[router][builtin][echo]") {
+    broker b;
+    b.open({C});
+    CHECK(b.builtin(C, 7, "echo").code() == 200);
+    CHECK(b.update(C, 7, "200\nfirst"));
+    CHECK(b.update(C, 7, "301 call\n\0\n\xff"s));
+    CHECK(b.update(C, 7, "312\n"));
+    CHECK(b.take() == packets{response_to(C, 7, "200 OK\nfirst"),
+                              response_to(C, 7, "200 OK\n\0\n\xff"s),
+                              response_to(C, 7, "200 OK\n")});
+    CHECK(b.update(C, 7, "103\n"));
+    CHECK(b.take().empty());
+    CHECK(b.r.session_count() == 0);
+    CHECK(b.update(C, 7, "200\nlate"));
+    CHECK(b.take() == packets{response_to(C, 7, "102 no such session\n")});
+}
+
+TEST_CASE("a built-in session ends on a 4xx or 5xx UPDATE from the client, without an answer",
+          "[router][builtin]") {
+    broker b;
+    b.open({C});
+    CHECK(b.builtin(C, 1, "echo").code() == 200);
+    CHECK(b.builtin(C, 2, "receive-cmd").code() == 200);
+    CHECK(b.update(C, 1, "500\n"));
+    CHECK(b.update(C, 2, "404 x\n"));
+    CHECK(b.take().empty());
+    CHECK(b.r.session_count() == 0);
+}
+
+TEST_CASE("a malformed UPDATE to a built-in session ends it with RESPONSE 506",
+          "[router][builtin][errors]") {
+    broker b;
+    b.open({C});
+    CHECK(b.builtin(C, 1, "echo").code() == 200);
+    CHECK(b.update(C, 1, "abc\n"));
+    const packets got = b.take();
+    REQUIRE(got.size() == 1);
+    CHECK(got[0].to == C);
+    CHECK(got[0].id == 1);
+    CHECK(got[0].type == 3);
+    CHECK(got[0].code() == 506);
+    CHECK(b.r.session_count() == 0);
+}
+
+TEST_CASE("receive-cmd: the exact ccnet exchange, with the trailing NUL and the <group> word",
+          "[router][builtin][receive-cmd]") {
+    broker b;
+    b.open({C, C2});
+    CHECK(b.request(C, 1001, "receive-cmd"));
+    packets got = b.take();
+    REQUIRE(got.size() == 1);
+    CHECK(got[0] == response_to(C, 1001, "200 OK\n"));
+    CHECK(got[0].wire == hex({0x01, 0x03, 0x00, 0x07, 0x00, 0x00, 0x03, 0xe9}) + "200 OK\n");
+
+    CHECK(b.update(C, 1001, "200\nregister-service hello inner\0"s));
+    got = b.take();
+    REQUIRE(got.size() == 1);
+    CHECK(got[0] == response_to(C, 1001, "200 OK\n"));
+    CHECK(got[0].wire == hex({0x01, 0x03, 0x00, 0x07, 0x00, 0x00, 0x03, 0xe9}) + "200 OK\n");
+
+    CHECK(b.update(C, 1001, "103\n"));
+    CHECK(b.take().empty());
+    CHECK(b.r.session_count() == 0);
+
+    // The group was ignored: the service is "hello", served by C.
+    CHECK(service_names(b.list_services(C2, 1)) == std::vector<std::string>{"hello"});
+    CHECK(b.open_session(C2, 2, "hello", C) == 1);
+
+    // The same exchange from another connection: "516 ...".
+    CHECK(b.builtin(C2, 3, "receive-cmd").code() == 200);
+    CHECK(b.update(C2, 3, "200\nregister-service hello inner\0"s));
+    got = b.take();
+    REQUIRE(got.size() == 1);
+    CHECK(got[0].to == C2);
+    CHECK(got[0].id == 3);
+    CHECK(got[0].code() == 516);
+    CHECK(b.r.sessions_of(C2) == 1);  // the 516 ended the command session; the routed one stays
+}
+
+TEST_CASE("a command session runs every UPDATE 200 command line and answers it",
+          "[router][builtin][receive-cmd]") {
+    broker b;
+    b.open({C});
+    // A REQUEST for a command runs it and leaves a command session open.
+    CHECK(b.builtin(C, 1, "register-service one") == response_to(C, 1, "200 OK\n"));
+    CHECK(b.r.session_count() == 1);
+
+    CHECK(b.update(C, 1, "200\nregister-service two"));
+    CHECK(b.update(C, 1, "200\nunregister-service one\0"s));
+    CHECK(b.update(C, 1, "200\nlist-services"));
+    CHECK(b.update(C, 1, "200\ndaemon-info"));
+    const packets got = b.take();
+    REQUIRE(got.size() == 4);
+    CHECK(got[0] == response_to(C, 1, "200 OK\n"));
+    CHECK(got[1] == response_to(C, 1, "200 OK\n"));
+    CHECK(got[2].code() == 200);
+    CHECK(service_names(json::parse(got[2].content())) == std::vector<std::string>{"two"});
+    CHECK(got[3].code() == 200);
+    CHECK(json::parse(got[3].content()).at("services").to_number<std::int64_t>() == 1);
+    CHECK(b.r.session_count() == 1);
+}
+
+TEST_CASE("an error answer to a command ends the command session",
+          "[router][builtin][receive-cmd]") {
+    const std::string command = GENERATE("unregister-service never", "register-service -bad",
+                                         "register-service echo", "no-such-command");
+    INFO(command);
+    broker b;
+    b.open({C});
+    CHECK(b.builtin(C, 1, "receive-cmd").code() == 200);
+    CHECK(b.update(C, 1, "200\n" + command));
+    const packets got = b.take();
+    REQUIRE(got.size() == 1);
+    CHECK(got[0].to == C);
+    CHECK(got[0].id == 1);
+    CHECK(proto::is_error(got[0].code()));
+    CHECK(b.r.session_count() == 0);
+    CHECK(b.update(C, 1, "200\nlist-services"));
+    CHECK(b.take() == packets{response_to(C, 1, "102 no such session\n")});
+}
+
+TEST_CASE("a command session ends with 506 on an UPDATE code other than 200",
+          "[router][builtin][receive-cmd]") {
+    const std::string payload = GENERATE("301\nlist-services", "312\nlist-services", "100\n");
+    INFO(payload);
+    broker b;
+    b.open({C});
+    CHECK(b.builtin(C, 1, "receive-cmd").code() == 200);
+    CHECK(b.update(C, 1, payload));
+    const packets got = b.take();
+    REQUIRE(got.size() == 1);
+    CHECK(got[0].to == C);
+    CHECK(got[0].id == 1);
+    CHECK(got[0].code() == 506);
+    CHECK(b.r.session_count() == 0);
+}
+
+TEST_CASE("a command line that is not a printable request line is answered 503 and ends the command session",
+          "[router][builtin][receive-cmd][!mayfail]") {
+    // §7: "An error answer (4xx/5xx) to a command ends the command session".
+    const std::string line = GENERATE(as<std::string>{}, ""s, "  "s, "register-service a\x01"s,
+                                      "list-services \xff"s);
+    INFO(Catch::Detail::stringify(line));
+    broker b;
+    b.open({C});
+    CHECK(b.builtin(C, 1, "receive-cmd").code() == 200);
+    CHECK(b.update(C, 1, "200\n" + line));
+    const packets got = b.take();
+    REQUIRE(got.size() == 1);
+    CHECK(got[0].to == C);
+    CHECK(got[0].id == 1);
+    CHECK(got[0].code() == 503);
+    CHECK(b.r.service_count() == 0);
+    CHECK(b.r.session_count() == 0);
+}
+
+TEST_CASE("a command line with two trailing NULs is not printable: 503, nothing registered",
+          "[router][builtin][receive-cmd][!mayfail]") {
+    // §7: "same syntax as a request line; one trailing NUL tolerated".
+    broker b;
+    b.open({C});
+    CHECK(b.builtin(C, 1, "receive-cmd").code() == 200);
+    CHECK(b.request(C, 2, "register-service hello\0\0"s));
+    CHECK(b.take() == packets{response_to(C, 2, "503 request line is not printable UTF-8\n")});
+    CHECK(b.update(C, 1, "200\nregister-service hello\0\0"s));
+    CHECK(b.take() == packets{response_to(C, 1, "503 request line is not printable UTF-8\n")});
+    CHECK(b.r.service_count() == 0);
+}
+
+// ====================================================================================
+// §5, §8 Message size
+// ====================================================================================
+
+namespace {
+// A payload of exactly n bytes with the given code line.
+std::string sized(const std::string& code_line, std::size_t n) {
+    REQUIRE(n >= code_line.size());
+    return code_line + std::string(n - code_line.size(), 'x');
+}
+
+limits message_limit(std::size_t n) {
+    limits lim;
+    lim.max_message = n;
+    return lim;
+}
+}  // namespace
+
+TEST_CASE("312 chunks are counted: a message of exactly max_message bytes passes",
+          "[router][limits][message]") {
+    broker b(message_limit(100));
+    b.open({C, P});
+    b.provide(P, "svc");
+    const std::uint32_t pid = b.open_session(C, 1, "svc", P);
+    CHECK(b.update(C, 1, sized("312\n", 40)));
+    CHECK(b.update(C, 1, sized("312\n", 30)));
+    CHECK(b.update(C, 1, sized("200\n", 30)));
+    CHECK(b.take() == packets{update_to(P, pid, sized("312\n", 40)),
+                              update_to(P, pid, sized("312\n", 30)),
+                              update_to(P, pid, sized("200\n", 30))});
+    CHECK(b.r.session_count() == 1);
+}
+
+TEST_CASE("an UPDATE message over max_message ends the session with 517 limit: message size to both sides",
+          "[router][limits][message]") {
+    broker b(message_limit(100));
+    b.open({C, P});
+    b.provide(P, "svc");
+    const std::uint32_t pid = b.open_session(C, 1, "svc", P);
+    CHECK(b.update(C, 1, sized("312\n", 60)));
+    CHECK(b.response(P, pid, "302\n"));
+    b.take();
+    CHECK(b.update(C, 1, sized("200\n", 41)));  // 101 bytes in all
+    CHECK(sorted(b.take()) == sorted({response_to(C, 1, "517 limit: message size\n"),
+                                      update_to(P, pid, "517 limit: message size\n")}));
+    CHECK(b.r.session_count() == 0);
+}
+
+TEST_CASE("a RESPONSE message over max_message ends the session with 517 limit: message size to both sides",
+          "[router][limits][message]") {
+    broker b(message_limit(100));
+    b.open({C, P});
+    b.provide(P, "svc");
+    const std::uint32_t pid = b.open_session(C, 1, "svc", P);
+    CHECK(b.response(P, pid, sized("312\n", 50)));
+    CHECK(b.response(P, pid, sized("312\n", 50)));
+    b.take();
+    CHECK(b.response(P, pid, sized("311\n", 4)));  // 104 bytes in all
+    CHECK(sorted(b.take()) == sorted({response_to(C, 1, "517 limit: message size\n"),
+                                      update_to(P, pid, "517 limit: message size\n")}));
+    CHECK(b.r.session_count() == 0);
+}
+
+TEST_CASE("a single packet over max_message ends the session with 517", "[router][limits][message]") {
+    broker b(message_limit(100));
+    b.open({C, P});
+    b.provide(P, "svc");
+    const std::uint32_t pid = b.open_session(C, 1, "svc", P);
+    CHECK(b.update(C, 1, sized("200\n", 101)));
+    CHECK(sorted(b.take()) == sorted({response_to(C, 1, "517 limit: message size\n"),
+                                      update_to(P, pid, "517 limit: message size\n")}));
+}
+
+TEST_CASE("a code other than 312 ends the message: the next message is counted from zero",
+          "[router][limits][message]") {
+    broker b(message_limit(100));
+    b.open({C, P});
+    b.provide(P, "svc");
+    const std::uint32_t pid = b.open_session(C, 1, "svc", P);
+    CHECK(b.update(C, 1, sized("312\n", 60)));
+    CHECK(b.update(C, 1, sized("200\n", 40)));   // message of 100: ok
+    CHECK(b.update(C, 1, sized("312\n", 60)));   // 160 without the reset
+    CHECK(b.update(C, 1, sized("301\n", 40)));
+    CHECK(b.update(C, 1, sized("312\n", 100)));
+    CHECK(b.update(C, 1, "200\n"));              // 104: over
+    const packets got = b.take();
+    REQUIRE(got.size() == 7);
+    for (std::size_t i = 0; i < 5; ++i) {
+        CHECK(got[i].to == P);
+        CHECK(got[i].id == pid);
+    }
+    CHECK(sorted({got[5], got[6]}) == sorted({response_to(C, 1, "517 limit: message size\n"),
+                                             update_to(P, pid, "517 limit: message size\n")}));
+}
+
+TEST_CASE("message sizes are counted per direction and per session", "[router][limits][message]") {
+    broker b(message_limit(100));
+    b.open({C, P});
+    b.provide(P, "svc");
+    const std::uint32_t p1 = b.open_session(C, 1, "svc", P);
+    const std::uint32_t p2 = b.open_session(C, 2, "svc", P);
+    CHECK(b.update(C, 1, sized("312\n", 60)));
+    CHECK(b.response(P, p1, sized("312\n", 60)));
+    CHECK(b.update(C, 2, sized("312\n", 60)));
+    CHECK(b.response(P, p2, sized("312\n", 60)));
+    CHECK(b.update(C, 1, sized("200\n", 40)));
+    CHECK(b.response(P, p1, sized("200\n", 40)));
+    const packets got = b.take();
+    CHECK(got.size() == 6);
+    for (const packet& p : got) CHECK(p.code() != 517);
+    CHECK(b.r.session_count() == 2);
+}
+
+// ====================================================================================
+// Bookkeeping: the tables empty out
+// ====================================================================================
+
+TEST_CASE("sessions_of counts a connection's sessions on both sides", "[router][bookkeeping]") {
+    broker b;
+    b.open({C, P, X});
+    b.provide(P, "upstream");
+    b.provide(X, "middle");
+    b.open_session(X, 1, "upstream", P);
+    b.open_session(C, 1, "middle", X);
+    CHECK(b.builtin(X, 2, "echo").code() == 200);
+    CHECK(b.r.sessions_of(X) == 3);
+    CHECK(b.r.sessions_of(P) == 1);
+    CHECK(b.r.sessions_of(C) == 1);
+    CHECK(b.r.session_count() == 3);
+    CHECK(b.r.sessions_of(999) == 0);
+}
+
+TEST_CASE("after every way a session can end, session_count and sessions_of return to zero",
+          "[router][bookkeeping]") {
+    limits lim;
+    lim.max_message = 100;
+    broker b(lim);
+    b.open({C, C2, P, P2, X});
+    b.provide(P, "svc");
+    b.provide(P2, "other");
+    b.provide(X, "self");
+    CHECK(b.r.connection_count() == 5);
+    CHECK(b.r.service_count() == 3);
+
+    // Routed sessions ended by each rule; each ending is answered as tested above,
+    // here only the tables matter.
+    auto ended = [&](bool read_on) {
+        CHECK(read_on);
+        CHECK_FALSE(b.take().empty());
+    };
+    b.open_session(C, 1, "svc", P);
+    ended(b.update(C, 1, "103\n"));                            // client 103
+    const std::uint32_t p2 = b.open_session(C, 2, "svc", P);
+    ended(b.response(P, p2, "103\n"));                         // provider 103
+    b.open_session(C, 3, "svc", P);
+    ended(b.update(C, 3, "500\n"));                            // client 5xx
+    const std::uint32_t p4 = b.open_session(C, 4, "svc", P);
+    ended(b.response(P, p4, "404\n"));                         // provider 4xx
+    b.open_session(C, 5, "svc", P);
+    ended(b.update(C, 5, "bad"));                              // malformed UPDATE
+    const std::uint32_t p6 = b.open_session(C, 6, "svc", P);
+    ended(b.response(P, p6, "bad"));                           // malformed RESPONSE
+    b.open_session(C, 7, "svc", P);
+    ended(b.request(C, 7, "svc"));                             // reused id
+    b.open_session(C, 8, "svc", P);
+    ended(b.update(C, 8, sized("200\n", 101)));                // message limit
+    // Built-ins ended by the client, by a bad code, by an error answer.
+    b.builtin(C, 9, "echo");
+    CHECK(b.update(C, 9, "103\n"));
+    b.builtin(C, 10, "receive-cmd");
+    ended(b.update(C, 10, "301\n"));                           // 506
+    b.builtin(C, 14, "receive-cmd");
+    ended(b.update(C, 14, "200\nunregister-service never"));   // 511
+    CHECK(b.r.session_count() == 0);
+    CHECK(b.r.sessions_of(C) == 0);
+    CHECK(b.r.sessions_of(P) == 0);
+
+    // Sessions ended by connections going away, and by shutdown.
+    b.open_session(C, 11, "svc", P);
+    b.open_session(C2, 11, "svc", P);
+    b.open_session(C, 12, "other", P2);
+    b.open_session(C2, 12, "other", P2);
+    b.open_session(X, 1, "self", X);
+    b.open_session(X, 2, "svc", P);
+    b.open_session(C, 13, "self", X);
+    b.builtin(C2, 13, "echo");
+    CHECK(b.r.session_count() == 8);
+    CHECK(b.r.sessions_of(P) == 3);
+    CHECK(b.r.sessions_of(X) == 3);
+
+    b.close(P);
+    CHECK(b.r.session_count() == 5);
+    CHECK(b.r.service_count() == 2);
+    b.close(C);
+    CHECK(b.r.session_count() == 3);
+    b.close(X);
+    CHECK(b.r.session_count() == 2);
+    CHECK(b.r.service_count() == 1);
+    b.r.shutdown_all(b.out);
+    CHECK(b.r.session_count() == 0);
+    for (conn_id c : {C, C2, P, P2, X}) {
+        INFO("connection " << c);
+        CHECK(b.r.sessions_of(c) == 0);
+    }
+    CHECK(b.r.connection_count() == 2);
+    b.close(C2);
+    b.close(P2);
+    CHECK(b.r.connection_count() == 0);
+    CHECK(b.r.service_count() == 0);
+    CHECK(b.r.stats().sessions_opened == 3 + 8 + 3 + 8);
+
+    // The emptied router works as new.
+    b.take();
+    b.open({C, P});
+    b.provide(P, "svc");
+    CHECK(b.open_session(C, 1, "svc", P) == 1);
+    CHECK(b.r.session_count() == 1);
+}
