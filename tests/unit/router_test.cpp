@@ -675,7 +675,7 @@ TEST_CASE("a REQUEST may use an id its connection serves as provider: the id spa
     CHECK(b.r.sessions_of(X) == 2);
 }
 
-TEST_CASE("the sessions-per-connection limit answers 517 and creates nothing; an ended session makes room",
+TEST_CASE("the sessions-per-connection limit answers 517 and creates nothing, an ended session makes room",
           "[router][limits]") {
     limits lim;
     lim.max_sessions_per_connection = 2;
@@ -987,7 +987,7 @@ TEST_CASE("register-service over max_services_per_connection answers 517 limit: 
     CHECK(b.r.service_count() == 3);
 }
 
-TEST_CASE("unregister-service answers 200 OK; the name is gone but open sessions go on",
+TEST_CASE("unregister-service answers 200 OK, the name is gone but open sessions go on",
           "[router][builtin][registry]") {
     broker b;
     b.open({C, P});
@@ -1147,7 +1147,7 @@ TEST_CASE("echo answers 200 OK with the args as sent", "[router][builtin][echo]"
     CHECK(b.r.session_count() == 4);  // built-in sessions stay open
 }
 
-TEST_CASE("echo answers each non-ending UPDATE with 200 OK carrying its content; 103 ends it silently",
+TEST_CASE("echo answers each non-ending UPDATE with 200 OK carrying its content, 103 ends it silently",
           "[router][builtin][echo]") {
     broker b;
     b.open({C});

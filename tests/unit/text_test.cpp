@@ -331,7 +331,7 @@ TEST_CASE("a code line whose code is not three digits from 100 to 599 is bad_cod
 
 // --- Writing code lines and packets ----------------------------------------------------
 
-TEST_CASE("format_code_line writes <ddd>[ <message>]\\n", "[proto][text][code]") {
+TEST_CASE("format_code_line writes the three digits, a space and the message, then a newline", "[proto][text][code]") {
     CHECK(format_code_line(200, "OK") == "200 OK\n");
     CHECK(format_code_line(200, "") == "200\n");
     CHECK(format_code_line(103, "") == "103\n");
