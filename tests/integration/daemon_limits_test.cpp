@@ -387,6 +387,7 @@ TEST_CASE("slow reader: a client that never reads while its provider floods it i
     CHECK(sent * 60000L > max_queued);
     CHECK(peak - baseline < 4 * max_queued / 1024);
     CHECK(sleeper.wait_closed(due));
+    CHECK(wait_until([&] { return d.log().find("slow reader") != std::string::npos; }, due));
 
     // The provider and its other client carry on.
     provider.send(packet_type::response, other_y, "200 OK\nserved");

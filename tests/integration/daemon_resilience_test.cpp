@@ -537,9 +537,11 @@ TEST_CASE("a regular file, directory or symlink at the socket path makes the dae
 
 // --- §6.5 Shutdown ------------------------------------------------------------------------
 
-TEST_CASE("SIGTERM with open sessions: both sides get 500, the daemon exits 0 within a bound "
-          "and removes its socket file",
+TEST_CASE("SIGTERM or SIGINT with open sessions: both sides get 500, the daemon exits 0 within "
+          "a bound and removes its socket file",
           "[daemon][resilience][shutdown]") {
+    const int signo = GENERATE(SIGTERM, SIGINT);
+    INFO("signal " << signo);
     temp_dir dir;
     daemon_process d(dir);
     raw_client provider(d.socket());
@@ -556,7 +558,7 @@ TEST_CASE("SIGTERM with open sessions: both sides get 500, the daemon exits 0 wi
     CHECK(next(client) == response(1003, "200 OK\nopen"));
 
     const auto start = steady::now();
-    d.process().signal(SIGTERM);
+    d.process().signal(signo);
     CHECK(next_n(client, 3) == std::multiset<std::string>{response(1001, "500 shutdown\n"),
                                                            response(1002, "500 shutdown\n"),
                                                            response(1003, "500 shutdown\n")});
@@ -576,4 +578,42 @@ TEST_CASE("SIGTERM with open sessions: both sides get 500, the daemon exits 0 wi
     const int err = errno;
     CHECK(rc != 0);
     CHECK(err == ENOENT);
+}
+
+TEST_CASE("SIGTERM with a client that never reads: the daemon still exits 0 within "
+          "shutdown-timeout-ms, the others get their 500",
+          "[daemon][resilience][shutdown]") {
+    temp_dir dir;
+    daemon_process d(dir, {"--shutdown-timeout-ms", "300"});
+    raw_client provider(d.socket());
+    provider.register_service("svc");
+    raw_client sleeper(d.socket());
+    sleeper.send(packet_type::request, 1, "svc");
+    const std::uint32_t y = provider.recv(due).id();
+    raw_client client(d.socket());
+    client.send(packet_type::request, 1, "echo awake");
+    CHECK(next(client) == response(1, "200 OK\nawake"));
+
+    // 3 MB for the sleeper: more than the kernel buffers, less than --max-queued-bytes
+    // (8 MiB by default), so the daemon holds the rest and cannot write it.
+    const std::string chunk = "200 OK\n" + std::string(60000, 's');
+    for (int i = 0; i < 50; ++i) provider.send(packet_type::response, y, chunk);
+    provider.send(packet_type::request, 2, "echo sent");  // the daemon has read all of it
+    CHECK(next(provider) == response(2, "200 OK\nsent"));
+
+    const auto start = steady::now();
+    d.process().signal(SIGTERM);
+    CHECK(next(client) == response(1, "500 shutdown\n"));
+    CHECK(next_n(provider, 2) == std::multiset<std::string>{update(y, "500 shutdown\n"),
+                                                             response(2, "500 shutdown\n")});
+    const auto status = d.process().wait_exit(std::chrono::milliseconds(3000));
+    const auto took = steady::now() - start;
+    REQUIRE(status.has_value());
+    CHECK(*status == 0);
+    INFO("exit after " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms");
+    CHECK(took >= std::chrono::milliseconds(300));  // it did wait for the sleeper
+    CHECK(took < std::chrono::milliseconds(1300));
+    CHECK(::access(d.socket().c_str(), F_OK) != 0);
+    CHECK(client.wait_closed(due));
+    CHECK(sleeper.wait_closed(due));
 }

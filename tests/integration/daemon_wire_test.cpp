@@ -218,6 +218,52 @@ TEST_CASE("routing: the ids a connection uses as master and as slave are separat
     expect_nothing_queued(client);
 }
 
+TEST_CASE("routing: a connection may call a service it provides itself, as master and slave at once",
+          "[daemon][wire][routing]") {
+    temp_dir dir;
+    daemon_process d(dir);
+    raw_client self(d.socket());
+    self.register_service("loop");
+
+    self.send(packet_type::request, 1, "loop back");
+    CHECK(next(self) == request(1, "loop back"));  // as slave, id 1 from the daemon's counter
+    self.send(packet_type::response, 1, "200 OK\nto myself");
+    CHECK(next(self) == response(1, "200 OK\nto myself"));  // as master
+    self.send(packet_type::update, 1, "200\nfrom myself");
+    CHECK(next(self) == update(1, "200\nfrom myself"));  // as slave
+    self.send(packet_type::update, 1, "103\n");
+    CHECK(next(self) == update(1, "103\n"));
+    self.send(packet_type::response, 1, "200 OK\n");
+    CHECK(next(self) == update(1, "102 no such session\n"));
+}
+
+TEST_CASE("unregister-service: open sessions of the service go on, new REQUESTs get 511",
+          "[daemon][wire][routing]") {
+    temp_dir dir;
+    daemon_process d(dir);
+    raw_client provider(d.socket());
+    provider.register_service("hello");
+    raw_client client(d.socket());
+    const std::uint32_t y = open_session(client, 1001, "hello", provider);
+
+    provider.send(packet_type::request, 5, "unregister-service hello");
+    CHECK(next(provider) == response(5, "200 OK\n"));
+    provider.send(packet_type::response, y, "200 OK\nstill serving");
+    CHECK(next(client) == response(1001, "200 OK\nstill serving"));
+    client.send(packet_type::update, 1001, "200\nstill asking");
+    CHECK(next(provider) == update(y, "200\nstill asking"));
+
+    client.send(packet_type::request, 1002, "hello");
+    CHECK(next(client) == response(1002, "511 unknown service hello\n"));
+    // The name is free for someone else, while the old session is still open.
+    raw_client successor(d.socket());
+    successor.register_service("hello");
+    client.send(packet_type::request, 1003, "hello new");
+    CHECK(next(successor) == request(1, "hello new"));
+    provider.send(packet_type::response, y, "200 OK\nold one");
+    CHECK(next(client) == response(1001, "200 OK\nold one"));
+}
+
 // --- §3.3 The end of a session ----------------------------------------------------------
 
 TEST_CASE("session end: 103 or any 4xx/5xx from the client is delivered and ends the session, "
@@ -584,6 +630,29 @@ TEST_CASE("version other than 1: RESPONSE 508 on the header's id, then the conne
 
     bystander.send(packet_type::update, 5, "200\nstill here");
     CHECK(next(bystander) == response(5, "200 OK\nstill here"));
+
+    // "logs a line with the peer's pid/uid"
+    const std::string who = "pid " + std::to_string(::getpid()) + " uid " + std::to_string(::getuid());
+    CHECK(wait_until([&] {
+        const std::string log = d.log();
+        const auto at = log.find("version mismatch: got " + std::to_string(version));
+        if (at == std::string::npos) return false;
+        const auto line_start = log.rfind('\n', at) + 1;
+        return log.substr(line_start, at - line_start).find(who) != std::string::npos;
+    }, due));
+}
+
+TEST_CASE("a reserved packet type is judged on the header alone: RESPONSE 505 before the "
+          "payload arrives",
+          "[daemon][wire][header][!mayfail]") {
+    // §1.1: "a header the daemon cannot accept ends the connection". The type is part of
+    // the header, so the daemon need not (and should not) wait for a payload it will discard.
+    temp_dir dir;
+    daemon_process d(dir);
+    raw_client c(d.socket());
+    c.send_raw(raw_header(1, 5, 1000, 42) + "only part of the payload");
+    CHECK(next(c) == response(42, "505 reserved packet type 5\n"));
+    CHECK(c.wait_closed(due));
 }
 
 TEST_CASE("a header is judged as soon as it is complete: version 2 with a payload that never "
@@ -683,6 +752,11 @@ TEST_CASE("echo answers 200 OK with the args as sent after the first run of sepa
     // The others are still open.
     c.send(packet_type::update, 1003, "200\nthree");
     CHECK(next(c) == response(1003, "200 OK\nthree"));
+    // A malformed UPDATE ends a built-in session like any other: 506.
+    c.send(packet_type::update, 1003, "abc\n");
+    expect_code(c, packet_type::response, 1003, 506);
+    c.send(packet_type::update, 1003, "200\n");
+    CHECK(next(c) == response(1003, "102 no such session\n"));
 }
 
 TEST_CASE("receive-cmd: ccnet's exchange byte for byte (trailing NUL, ignored group), then the "
