@@ -220,10 +220,12 @@ void router::on_close(conn_id c, action_sink& out) {
     const std::vector<std::uint32_t> mine(it->second.sessions.begin(), it->second.sessions.end());
     for (const std::uint32_t s : mine) {
         if (!sessions_[s].live) continue;
-        const bool as_client = sessions_[s].client == c;
-        // The side that went away is told nothing; the other side gets 515.
-        end_session(s, as_client ? 0 : code::netdown, "peer down",
-                    as_client ? code::netdown : 0, "peer down", out);
+        // The side that went away is told nothing; the other side gets 515. A
+        // connection calling its own service is both sides: nobody is told.
+        const bool tell_client = sessions_[s].client != c;
+        const bool tell_provider = sessions_[s].provider != c;
+        end_session(s, tell_client ? code::netdown : 0, "peer down",
+                    tell_provider ? code::netdown : 0, "peer down", out);
     }
     drop_services(c, it->second);
     conns_.erase(c);
