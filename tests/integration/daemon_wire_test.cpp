@@ -17,6 +17,7 @@
 #include <string_view>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <vector>
 
 #include "harness.hpp"
 
@@ -702,6 +703,18 @@ TEST_CASE("a frame cut short by EOF (length larger than what follows) is dropped
     CHECK(next(late) == response(1, "200 OK\nnew"));
 }
 
+TEST_CASE("a bad header arriving one byte at a time is still answered 508 and closed",
+          "[daemon][wire][header]") {
+    temp_dir dir;
+    daemon_process d(dir);
+    raw_client c(d.socket());
+    const std::string bytes_in = encode(packet_type::request, 1, "echo ok") + raw_header(3, 2, 0, 9);
+    for (const char b : bytes_in) c.send_raw(std::string_view(&b, 1));
+    CHECK(next(c) == response(1, "200 OK\nok"));
+    CHECK(next(c) == response(9, "508 version mismatch: got 3, speak 1\n"));
+    CHECK(c.wait_closed(due));
+}
+
 TEST_CASE("frames may arrive one byte at a time", "[daemon][wire][header]") {
     temp_dir dir;
     daemon_process d(dir);
@@ -740,6 +753,8 @@ TEST_CASE("echo answers 200 OK with the args as sent after the first run of sepa
     CHECK(next(c) == response(1001, bytes("200 OK\n\x00\xff\n")));
     c.send(packet_type::update, 1001, "312 more\n");
     CHECK(next(c) == response(1001, "200 OK\n"));
+    c.send(packet_type::update, 1001, bytes("200\nnul at the end is content\0"));
+    CHECK(next(c) == response(1001, bytes("200 OK\nnul at the end is content\0")));
 
     // 103 ends it without an answer; then the session is unknown.
     c.send(packet_type::update, 1001, "103\n");
@@ -811,6 +826,73 @@ TEST_CASE("receive-cmd: ccnet's exchange byte for byte (trailing NUL, ignored gr
     expect_code(other, packet_type::response, 1004, 506);
     other.send(packet_type::update, 1004, "200\nlist-services");
     CHECK(next(other) == response(1004, "102 no such session\n"));
+}
+
+TEST_CASE("command sessions: an error answer to a bad command line ends the command session",
+          "[daemon][wire][builtin][!mayfail]") {
+    // §7: "An error answer (4xx/5xx) to a command ends the command session, as any
+    // 4xx/5xx does." A command line that does not parse is answered 503.
+    const std::string bad = GENERATE(as<std::string>{}, "200\n", "200\n   ", "200\nlist\x01services",
+                                     "200\n-bad-command");
+    INFO("UPDATE payload (hex): " << hex(bad));
+    temp_dir dir;
+    daemon_process d(dir);
+    raw_client c(d.socket());
+    c.send(packet_type::request, 1001, "receive-cmd");
+    CHECK(next(c) == response(1001, "200 OK\n"));
+    c.send(packet_type::update, 1001, bad);
+    expect_code(c, packet_type::response, 1001, 503);
+    c.send(packet_type::update, 1001, "200\nregister-service hello");
+    CHECK(next(c) == response(1001, "102 no such session\n"));
+}
+
+TEST_CASE("command sessions: an unknown command is answered 503 and ends the command session",
+          "[daemon][wire][builtin]") {
+    temp_dir dir;
+    daemon_process d(dir);
+    raw_client c(d.socket());
+    c.send(packet_type::request, 1001, "receive-cmd");
+    CHECK(next(c) == response(1001, "200 OK\n"));
+    c.send(packet_type::update, 1001, "200\nno-such-command x");
+    expect_code(c, packet_type::response, 1001, 503);
+    c.send(packet_type::update, 1001, "200\nlist-services");
+    CHECK(next(c) == response(1001, "102 no such session\n"));
+}
+
+TEST_CASE("session-info: a provider learns who opened a session it serves, 503 for any other id",
+          "[daemon][wire][builtin]") {
+    temp_dir dir;
+    daemon_process d(dir);
+    raw_client provider(d.socket());
+    provider.register_service("hello");
+    raw_client client(d.socket());
+    const std::uint32_t y = open_session(client, 1001, "hello", provider);
+
+    provider.send(packet_type::request, 1, "session-info " + std::to_string(y));
+    const auto info = builtin_json(provider, 1);
+    CHECK(info.at("id").to_number<long>() == y);
+    CHECK(info.at("service").as_string() == "hello");
+    CHECK(info.at("pid").to_number<long>() == static_cast<long>(::getpid()));
+    CHECK(info.at("uid").to_number<long>() == static_cast<long>(::getuid()));
+    CHECK(info.at("gid").to_number<long>() == static_cast<long>(::getgid()));
+    std::vector<gid_t> mine(static_cast<std::size_t>(std::max(::getgroups(0, nullptr), 0)));
+    REQUIRE(::getgroups(static_cast<int>(mine.size()), mine.data()) == static_cast<int>(mine.size()));
+    std::set<long> want_groups(mine.begin(), mine.end()), got_groups;
+    for (const auto& g : info.at("groups").as_array()) got_groups.insert(g.to_number<long>());
+    CHECK(got_groups == want_groups);
+
+    // Not a session this connection serves as slave: 503. The client's own id is not one.
+    provider.send(packet_type::request, 2, "session-info " + std::to_string(y + 1));
+    expect_code(provider, packet_type::response, 2, 503);
+    client.send(packet_type::request, 2, "session-info 1001");
+    expect_code(client, packet_type::response, 2, 503);
+    provider.send(packet_type::request, 3, "session-info abc");
+    expect_code(provider, packet_type::response, 3, 503);
+    // Once the session is over, it is unknown.
+    client.send(packet_type::update, 1001, "103\n");
+    CHECK(next(provider) == update(y, "103\n"));
+    provider.send(packet_type::request, 4, "session-info " + std::to_string(y));
+    expect_code(provider, packet_type::response, 4, 503);
 }
 
 TEST_CASE("register-service: a bad name is 503, a second registration of one's own name is 200",
