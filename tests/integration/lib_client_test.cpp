@@ -359,7 +359,7 @@ TEST_CASE("library: junctiond killed: a pending receive fails with connection_lo
     });
 }
 
-TEST_CASE("library: receive and call time out at their deadline; cancellation stops a receive",
+TEST_CASE("library: receive and call time out at their deadline, and cancellation stops a receive",
           "[lib]") {
     using namespace asio::experimental::awaitable_operators;
     temp_dir dir;
@@ -450,7 +450,7 @@ TEST_CASE("library: registering a name held by another connection is refused wit
     });
 }
 
-TEST_CASE("library: unregister_service stops routing; a REQUEST without a handler gets 511",
+TEST_CASE("library: unregister_service stops routing, and a REQUEST without a handler gets 511",
           "[lib]") {
     temp_dir dir;
     daemon_process d(dir);
