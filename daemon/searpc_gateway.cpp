@@ -20,8 +20,31 @@ namespace {
 constexpr int err_unknown_service = 501;
 constexpr int err_bad_json = 511;
 
+// The text with every byte that is not part of well-formed UTF-8 replaced by
+// U+FFFD. Error messages can quote a provider's code line, which is any bytes;
+// JSON text must be UTF-8, and clients (python3-searpc) reject it otherwise.
+std::string utf8_or_replacement(std::string_view s) {
+    if (proto::valid_utf8(s)) return std::string(s);
+    std::string out;
+    out.reserve(s.size() + 8);
+    for (std::size_t i = 0; i < s.size();) {
+        const auto lead = static_cast<unsigned char>(s[i]);
+        const std::size_t n = lead < 0x80 ? 1 : lead >= 0xC0 && lead < 0xE0 ? 2
+                            : lead >= 0xE0 && lead < 0xF0 ? 3 : lead >= 0xF0 && lead < 0xF8 ? 4 : 0;
+        if (n != 0 && proto::valid_utf8(s.substr(i, n))) {
+            out.append(s.substr(i, n));
+            i += n;
+        } else {
+            out.append("\xEF\xBF\xBD");
+            ++i;
+        }
+    }
+    return out;
+}
+
 std::string error_json(int err_code, std::string_view msg) {
-    return boost::json::serialize(boost::json::object{{"err_code", err_code}, {"err_msg", msg}});
+    return boost::json::serialize(
+        boost::json::object{{"err_code", err_code}, {"err_msg", utf8_or_replacement(msg)}});
 }
 
 void append_frame(std::vector<std::uint8_t>& out, packet_type t, std::uint32_t id,

@@ -1,0 +1,82 @@
+// Regression tests for what fuzz_searpc_gateway found (docs/security.md, "Fuzzing").
+//
+// Flow: a searpc_gateway gets one libsearpc request from its client, the test
+// plays the router (answers the REQUEST it emits) and checks the reply bytes the
+// client would read: a 4-byte native length, then JSON.
+#include <catch2/catch.hpp>
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
+
+#include "junction/proto/frame_reader.hpp"
+#include "junction/proto/text.hpp"
+#include "searpc_gateway.hpp"
+
+using junction::daemon::gateway_output;
+using junction::daemon::searpc_gateway;
+namespace proto = junction::proto;
+
+namespace {
+
+std::string searpc_request(const std::string& service, const std::string& call) {
+    const std::string body = R"({"service":")" + service + R"(","request":")" + call + R"("})";
+    const auto len = static_cast<std::uint32_t>(body.size());
+    std::string out(4, '\0');
+    std::memcpy(out.data(), &len, 4);
+    return out + body;
+}
+
+// The ids of the REQUESTs the gateway sent to the router.
+std::vector<std::uint32_t> requests_in(const std::vector<std::uint8_t>& to_router) {
+    std::vector<std::uint32_t> ids;
+    proto::frame_reader reader;
+    reader.feed(to_router, [&](const proto::frame& f) {
+        if (f.hdr.type == static_cast<std::uint8_t>(proto::packet_type::request))
+            ids.push_back(f.hdr.id);
+        return true;
+    });
+    return ids;
+}
+
+// Feeds one RESPONSE with this exact payload to the gateway.
+void respond(searpc_gateway& gw, std::uint32_t id, const std::string& payload, gateway_output& out) {
+    std::vector<std::uint8_t> wire;
+    proto::append_packet(wire, proto::packet_type::response, id, proto::as_bytes(payload));
+    proto::frame_reader reader;
+    reader.feed(wire, [&](const proto::frame& f) {
+        gw.on_router_frame(f, out);
+        return true;
+    });
+}
+
+}  // namespace
+
+TEST_CASE("gateway: a provider's error message that is not UTF-8 still gives a valid JSON reply",
+          "[gateway][security]") {
+    searpc_gateway gw(1 << 20, 65535, 30000);
+    gateway_output out;
+    gw.on_client_bytes(proto::as_bytes(searpc_request("calc", R"([\"add\",1,2])")), 0, out);
+    const auto ids = requests_in(out.to_router);
+    REQUIRE(ids.size() == 1);
+
+    // A provider ends the session with a message holding a lone 0xff and a cut-off é.
+    gateway_output answer;
+    respond(gw, ids[0], std::string("515 bad \xff byte \xc3\n"), answer);
+
+    REQUIRE(answer.to_client.size() > 4);
+    std::uint32_t len;
+    std::memcpy(&len, answer.to_client.data(), 4);
+    REQUIRE(len == answer.to_client.size() - 4);
+    const std::string reply(answer.to_client.begin() + 4, answer.to_client.end());
+    boost::system::error_code ec;
+    const boost::json::value v = boost::json::parse(reply, ec);
+    REQUIRE_FALSE(ec);
+    CHECK(v.at("err_code").as_int64() == 515);
+    // Each byte outside well-formed UTF-8 became U+FFFD.
+    CHECK(v.at("err_msg").as_string() == "515 bad \xef\xbf\xbd byte \xef\xbf\xbd");
+}
