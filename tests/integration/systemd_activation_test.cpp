@@ -1,0 +1,88 @@
+// Socket activation end to end, with systemd's own launcher
+// (/usr/bin/systemd-socket-activate, package systemd) in systemd's place: it
+// binds the socket, waits for the first connection, then execs junctiond with
+// the listening fd (LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES). junctiond must
+// serve on that fd and leave the socket file alone: it neither creates one at
+// its --socket path nor removes the activated one when it exits.
+#include <catch2/catch.hpp>
+
+#include <csignal>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "harness.hpp"
+
+using namespace junction::test;
+
+namespace {
+
+constexpr const char* activate = "/usr/bin/systemd-socket-activate";
+
+bool is_socket(const std::string& path) {
+    struct stat st{};
+    return ::lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+bool exists(const std::string& path) {
+    struct stat st{};
+    return ::lstat(path.c_str(), &st) == 0;
+}
+
+bool file_contains(const std::string& path, std::string_view needle) {
+    const run_result r = run_command({"cat", path});
+    return r.out.find(needle) != std::string::npos;
+}
+
+}  // namespace
+
+TEST_CASE("socket-activated: junctiond serves echo on the passed fd and creates/removes no socket file",
+          "[systemd][activation]") {
+    if (::access(activate, X_OK) != 0) {
+        WARN("skipped: " << activate << " not installed (package systemd)");
+        return;
+    }
+    temp_dir dir;
+    const std::string activated = dir.file("activated.sock");
+    const std::string own = dir.file("own.sock");  // --socket: must stay unused
+    const std::string log = dir.file("log");
+    child_process d({activate, "--listen=" + activated, "--fdname=junction", JUNCTIOND_PATH,
+                     "--socket", own, "--log-level", "debug"},
+                    log);
+    REQUIRE(wait_until([&] { return is_socket(activated) || !d.running(); }));
+    REQUIRE(d.running());
+
+    // The first connection makes the launcher exec junctiond; it waits in the backlog.
+    raw_client c(activated);
+    const auto p = c.request(1001, "echo hi there");
+    CHECK(p.code() == 200);
+    CHECK(p.content() == "hi there");
+    CHECK(wait_until([&] { return file_contains(log, "socket-activated"); }));
+    CHECK_FALSE(exists(own));
+
+    d.signal(SIGTERM);
+    CHECK(d.wait_exit() == 0);
+    CHECK(is_socket(activated));  // still there: it is systemd's, not junctiond's
+    CHECK_FALSE(exists(own));
+}
+
+TEST_CASE("socket-activated with two fds (searpc, junction): junctiond serves the protocol on the one named junction",
+          "[systemd][activation]") {
+    if (::access(activate, X_OK) != 0) {
+        WARN("skipped: " << activate << " not installed (package systemd)");
+        return;
+    }
+    temp_dir dir;
+    const std::string other = dir.file("searpc.sock");
+    const std::string main_sock = dir.file("main.sock");
+    child_process d({activate, "--listen=" + other, "--listen=" + main_sock,
+                     "--fdname=searpc:junction", JUNCTIOND_PATH, "--socket", dir.file("own.sock")},
+                    dir.file("log"));
+    REQUIRE(wait_until([&] { return (is_socket(other) && is_socket(main_sock)) || !d.running(); }));
+    REQUIRE(d.running());
+
+    raw_client c(main_sock);
+    CHECK(c.request(7, "echo picked").content() == "picked");
+    d.signal(SIGTERM);
+    CHECK(d.wait_exit() == 0);
+    CHECK(is_socket(main_sock));
+}
