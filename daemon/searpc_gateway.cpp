@@ -92,7 +92,8 @@ void searpc_gateway::parse_requests(std::uint64_t now_ms, gateway_output& out) {
         const auto* svc = obj ? obj->if_contains("service") : nullptr;
         const auto* req = obj ? obj->if_contains("request") : nullptr;
         if (!svc || !svc->is_string() || !req || !req->is_string()) {
-            // Answered in order, when its turn comes: an empty service marks it.
+            // Answered in order, when its turn comes.
+            c.bad_request = true;
             c.result = error_json(err_bad_json, ec ? "invalid JSON: " + ec.message()
                                                   : "expected {\"service\": string, \"request\": string}");
             out.diagnostics.push_back("searpc: bad request: " + c.result);
@@ -108,7 +109,7 @@ void searpc_gateway::parse_requests(std::uint64_t now_ms, gateway_output& out) {
 void searpc_gateway::pump(std::uint64_t now_ms, gateway_output& out) {
     while (!calls_.empty() && !calls_.front().started) {
         call& c = calls_.front();
-        if (c.service.empty()) {
+        if (c.bad_request) {
             const std::string reply = std::move(c.result);
             finish(reply, out);
             continue;

@@ -59,6 +59,7 @@ private:
         std::size_t sent = 0;  // request bytes already sent (argument chunks)
         std::string result;   // result chunks so far
         bool started = false;
+        bool bad_request = false;  // `result` already holds the error reply
     };
 
     struct session {

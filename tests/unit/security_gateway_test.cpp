@@ -80,3 +80,21 @@ TEST_CASE("gateway: a provider's error message that is not UTF-8 still gives a v
     // Each byte outside well-formed UTF-8 became U+FFFD.
     CHECK(v.at("err_msg").as_string() == "515 bad \xef\xbf\xbd byte \xef\xbf\xbd");
 }
+
+TEST_CASE("gateway: a request for the empty service name is answered 501, not with an empty reply",
+          "[gateway][security]") {
+    searpc_gateway gw(1 << 20, 65535, 30000);
+    gateway_output out;
+    gw.on_client_bytes(proto::as_bytes(searpc_request("", R"([\"f\"])")), 0, out);
+    CHECK(requests_in(out.to_router).empty());
+    REQUIRE(out.to_client.size() > 4);
+    std::uint32_t len;
+    std::memcpy(&len, out.to_client.data(), 4);
+    REQUIRE(len == out.to_client.size() - 4);
+    boost::system::error_code ec;
+    const boost::json::value v =
+        boost::json::parse(std::string(out.to_client.begin() + 4, out.to_client.end()), ec);
+    REQUIRE_FALSE(ec);
+    CHECK(v.at("err_code").as_int64() == 501);
+    CHECK(gw.pending_calls() == 0);
+}
