@@ -19,7 +19,7 @@
 // before anything is sent, so a sender can refuse a message over the limit.
 #pragma once
 
-#include <concepts>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -86,6 +86,21 @@ public:
 
 private:
     int code_;
+};
+
+// --- Client settings -----------------------------------------------------------
+
+// For rpc::client (rpc.hpp) and rpc::sync_client (rpc_sync.hpp):
+//   junction::rpc::options{.timeout = 5s, .max_sessions = 8, .max_message = 16 << 20}
+struct options {
+    // Bounds each call as a whole: waiting for a free session, opening one,
+    // sending the call, receiving the result (std::system_error errc::timeout).
+    std::chrono::steady_clock::duration timeout = std::chrono::seconds(30);
+    // Sessions the client keeps open to the service, at most: concurrent calls
+    // beyond it wait (within the timeout) for one to become free.
+    std::size_t max_sessions = 8;
+    // Largest call and result, counted as the daemon counts them (§5).
+    std::size_t max_message = default_max_message;
 };
 
 // --- C++ values ⇄ JSON -------------------------------------------------------------
