@@ -1,0 +1,90 @@
+// Shared by every subcommand: connecting, and turning an action's outcome
+// into junctionctl's exit status (see command.hpp).
+#include "command.hpp"
+
+#include <cstdio>
+#include <exception>
+#include <stdexcept>
+#include <system_error>
+#include <utility>
+
+#include <CLI/CLI.hpp>
+
+namespace junctionctl {
+
+namespace {
+
+// connect() failed: there is no junctiond to talk to at that path.
+class cannot_connect : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+void report(const std::string& message) { std::fprintf(stderr, "junctionctl: %s\n", message.c_str()); }
+
+// Runs `action`, reports what it throws, returns the exit status.
+int run_action(const common_options& opts, const std::function<int()>& action) {
+    int status = exit_ok;
+    try {
+        status = action();
+    } catch (const cannot_connect& e) {
+        report(e.what());
+        return exit_unreachable;
+    } catch (const CLI::Error&) {
+        throw;  // a usage error found by the action: main.cpp prints it
+    } catch (const std::system_error& e) {
+        const std::error_code ec = e.code();
+        if (ec == junction::errc::timeout) {
+            report("no answer within " + std::to_string(opts.timeout.count()) +
+                   " ms (see --timeout)");
+            return exit_timeout;
+        }
+        if (ec == junction::errc::connection_lost || ec == junction::errc::protocol_error) {
+            report(std::string(e.what()) + " (" + opts.socket + ")");
+            return exit_unreachable;
+        }
+        if (ec == std::errc::invalid_argument || ec == std::errc::message_size) {
+            report(e.what());
+            return exit_usage;
+        }
+        report(e.what());
+        // Socket errors (reset, broken pipe) mean the daemon went away.
+        return ec.category() == std::system_category() || ec.category() == std::generic_category()
+                   ? exit_unreachable
+                   : exit_error;
+    } catch (const std::exception& e) {
+        report(e.what());
+        return exit_error;
+    }
+    // Output that never arrived is a failure too (`junctionctl list > /dev/full`).
+    if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
+        report("cannot write to standard output");
+        return status == exit_ok ? exit_error : status;
+    }
+    return status;
+}
+
+}  // namespace
+
+junction::sync_client connect(const common_options& opts) {
+    try {
+        return junction::sync_client(opts.socket, opts.timeout);
+    } catch (const std::system_error& e) {
+        throw cannot_connect("cannot connect to junctiond at " + opts.socket + ": " +
+                             e.code().message() + " (is junctiond running? see --socket)");
+    }
+}
+
+void set_action(CLI::App& sub, const common_options& opts, std::function<int()> action) {
+    sub.callback([&opts, action = std::move(action)] {
+        if (const int status = run_action(opts, action); status != exit_ok) {
+            throw CLI::RuntimeError(status);
+        }
+    });
+}
+
+void write_stdout(std::string_view bytes) {
+    if (!bytes.empty()) std::fwrite(bytes.data(), 1, bytes.size(), stdout);
+}
+
+}  // namespace junctionctl
