@@ -354,10 +354,11 @@ void router::builtin_update(std::uint32_t s, std::uint16_t c, std::span<const st
                     out);
         return;
     }
-    const std::string_view line = proto::strip_nul(proto::as_text(content));
+    // parse_request tolerates the one trailing NUL ccnet clients send.
     proto::request_line req;
-    if (const auto ec = proto::parse_request(proto::as_bytes(line), req)) {
-        out.send(ss.client, packet_type::response, ss.client_id, code::bad_args, error_text(ec));
+    if (const auto ec = proto::parse_request(content, req)) {
+        out.diagnose(ss.client, "bad command line: " + error_text(ec));
+        end_session(s, code::bad_args, error_text(ec), 0, "", out);
         return;
     }
     run_command(s, req.line, out);

@@ -389,6 +389,9 @@ struct server::impl final : action_sink {
         if (err == proto::errc::bad_version) {
             status = proto::code::version_mismatch;
             why = "version mismatch: got " + std::to_string(h.version) + ", speak 1";
+        } else if (err == proto::errc::reserved_type) {
+            status = proto::code::bad_packet;
+            why = "reserved packet type " + std::to_string(h.type);
         } else {
             status = proto::code::limit_exceeded;
             why = "limit: payload size " + std::to_string(h.length) + " over " +

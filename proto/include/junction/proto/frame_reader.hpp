@@ -5,7 +5,8 @@
 // without copying; only the tail of an incomplete frame is kept inside the reader
 // (at most header_size + max_payload bytes), so an idle connection holds no
 // buffer at all. A header whose version is not 1, or whose length is over the
-// configured limit, poisons the reader: the byte stream can no longer be trusted.
+// configured limit, or whose type is not REQUEST, RESPONSE or UPDATE, poisons the
+// reader: the byte stream can no longer be trusted.
 #pragma once
 
 #include <cstddef>
