@@ -403,13 +403,32 @@ awaitable<bool> wait_closed_on(std::shared_ptr<connection_core> c, duration time
 // --- connection ------------------------------------------------------------------------
 
 awaitable<std::shared_ptr<connection>> connection::connect(boost::asio::any_io_executor ex,
-                                                           std::string path) {
+                                                           std::string path, duration timeout) {
     auto core = std::make_shared<detail::connection_core>(ex, path);
     if (path.empty() || path.size() >= sizeof(sockaddr_un::sun_path))
         throw std::system_error(std::make_error_code(std::errc::filename_too_long),
                                 "connect \"" + path + "\": not a usable socket path");
-    auto [ec] = co_await core->sock.async_connect(detail::stream::endpoint(path), detail::use_tuple);
-    if (ec) throw std::system_error(ec, "connect " + path);
+    // With junctiond's accept backlog full, a non-blocking Unix connect fails
+    // with EAGAIN, which Asio reports as success on a socket that is not
+    // connected. getpeername() tells; then try again, backing off, until the deadline.
+    const auto deadline = detail::deadline_after(timeout);
+    auto backoff = std::chrono::milliseconds(5);
+    for (;;) {
+        auto [ec] = co_await core->sock.async_connect(detail::stream::endpoint(path), detail::use_tuple);
+        if (ec) throw std::system_error(ec, "connect " + path);
+        boost::system::error_code peer_ec;
+        core->sock.remote_endpoint(peer_ec);
+        if (!peer_ec) break;
+        boost::system::error_code ig;
+        core->sock.close(ig);
+        if (detail::clock::now() >= deadline)
+            throw std::system_error(make_error_code(errc::timeout),
+                                    "connect " + path + ": junctiond does not accept");
+        boost::asio::steady_timer pause(ex, std::min(deadline, detail::clock::now() + backoff));
+        auto [wait_ec] = co_await pause.async_wait(detail::use_tuple);
+        if (wait_ec) throw std::system_error(std::make_error_code(std::errc::operation_canceled), "connect " + path);
+        backoff = std::min(backoff * 2, std::chrono::milliseconds(100));
+    }
     core->start();
     co_return std::make_shared<connection>(std::move(core));
 }

@@ -52,10 +52,10 @@ struct sync_client::impl {
     }
 
     // io thread only.
-    awaitable<std::shared_ptr<connection>> connected() {
+    awaitable<std::shared_ptr<connection>> connected(duration connect_timeout) {
         if (!conn || !conn->is_open()) {
             conn.reset();
-            conn = co_await connection::connect(io.get_executor(), path);
+            conn = co_await connection::connect(io.get_executor(), path, connect_timeout);
         }
         co_return conn;
     }
@@ -70,7 +70,7 @@ struct sync_client::impl {
 
 sync_client::sync_client(std::string path, duration timeout)
     : impl_(std::make_shared<impl>(std::move(path), timeout)) {
-    impl_->run<void>([i = impl_.get()]() -> awaitable<void> { co_await i->connected(); });
+    impl_->run<void>([i = impl_.get(), t = timeout]() -> awaitable<void> { co_await i->connected(t); });
 }
 
 sync_client::~sync_client() = default;
@@ -80,15 +80,16 @@ sync_client& sync_client::operator=(sync_client&&) noexcept = default;
 packet sync_client::call(std::string_view request_line) {
     return impl_->run<packet>([i = impl_.get(), line = std::string(request_line),
                                t = impl_->timeout]() -> awaitable<packet> {
-        const auto c = co_await i->connected();
+        const auto c = co_await i->connected(t);
         co_return co_await c->call(line, t);
     });
 }
 
 sync_session sync_client::open(std::string_view request_line) {
     auto s = impl_->run<std::shared_ptr<session>>(
-        [i = impl_.get(), line = std::string(request_line)]() -> awaitable<std::shared_ptr<session>> {
-            const auto c = co_await i->connected();
+        [i = impl_.get(), line = std::string(request_line),
+         t = impl_->timeout]() -> awaitable<std::shared_ptr<session>> {
+            const auto c = co_await i->connected(t);
             co_return co_await c->open(line);
         });
     return sync_session(impl_, std::move(s));

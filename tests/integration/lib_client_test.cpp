@@ -7,7 +7,11 @@
 #include <catch2/catch.hpp>
 
 #include <csignal>
+#include <cstdio>
 #include <set>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -136,6 +140,37 @@ TEST_CASE("library: connect to a missing socket throws system_error naming the p
         CHECK(r.code);
         CHECK_THAT(r.what, Catch::Contains(path));
     });
+}
+
+TEST_CASE("library: connect gives up at its deadline when nobody accepts", "[lib]") {
+    // A listener that never accepts, with its backlog filled by raw connects.
+    temp_dir dir;
+    const std::string path = dir.file("stuck.sock");
+    const int listener = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    REQUIRE(listener >= 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::snprintf(addr.sun_path, sizeof addr.sun_path, "%s", path.c_str());
+    REQUIRE(::bind(listener, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::listen(listener, 0) == 0);
+    std::vector<int> fillers;
+    for (;;) {
+        const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        REQUIRE(fd >= 0);
+        fillers.push_back(fd);
+        if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) break;
+        REQUIRE(fillers.size() < 64);
+    }
+    run_async([&](asio::any_io_executor ex) -> awaitable<void> {
+        const auto t0 = steady::now();
+        const auto r = co_await outcome_of(connection::connect(ex, path, 150ms));
+        const auto waited = steady::now() - t0;
+        CHECK(r.code == errc::timeout);
+        CHECK(waited >= 150ms);
+        CHECK(waited < 2s);
+    });
+    for (const int fd : fillers) ::close(fd);
+    ::close(listener);
 }
 
 TEST_CASE("library: provider and client exchange updates both ways until the client sends 103",

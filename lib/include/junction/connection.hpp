@@ -78,9 +78,11 @@ public:
     // RESPONSE 103; when it throws, with RESPONSE 501 carrying the exception's text.
     using handler = std::function<awaitable<void>(std::shared_ptr<incoming_session>)>;
 
-    // Connects to junctiond's Unix socket. Throws std::system_error ("connect <path>: ...").
+    // Connects to junctiond's Unix socket. Throws std::system_error ("connect <path>: ...";
+    // errc::timeout if junctiond does not accept within `timeout`).
     static awaitable<std::shared_ptr<connection>> connect(boost::asio::any_io_executor ex,
-                                                          std::string path = default_socket_path());
+                                                          std::string path = default_socket_path(),
+                                                          duration timeout = std::chrono::seconds(5));
 
     explicit connection(std::shared_ptr<detail::connection_core> core);  // use connect()
     ~connection();
