@@ -11,8 +11,12 @@
 #include <boost/json/value.hpp>
 #include <csignal>
 #include <future>
+#include <poll.h>
+#include <pty.h>
 #include <sstream>
 #include <string>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <vector>
 
 #include "harness.hpp"
@@ -25,7 +29,8 @@ namespace {
 const std::string junctionctl_path = JUNCTION_BUILD_DIR "/tools/junctionctl/junctionctl";
 constexpr auto due = std::chrono::milliseconds(3000);  // how long a packet that is due may take
 
-std::vector<std::string> command_line(const daemon_process& d, const std::vector<std::string>& args) {
+std::vector<std::string> command_line(const daemon_process& d,
+                                      const std::vector<std::string>& args) {
     std::vector<std::string> argv{junctionctl_path, "--socket", d.socket()};
     argv.insert(argv.end(), args.begin(), args.end());
     return argv;
@@ -36,7 +41,8 @@ run_result junctionctl(const daemon_process& d, const std::vector<std::string>& 
 }
 
 // Runs junctionctl in the background; get() the result when the provider's part is done.
-std::future<run_result> junctionctl_async(const daemon_process& d, const std::vector<std::string>& args) {
+std::future<run_result> junctionctl_async(const daemon_process& d,
+                                          const std::vector<std::string>& args) {
     return std::async(std::launch::async,
                       [argv = command_line(d, args)] { return run_command(argv); });
 }
@@ -44,7 +50,8 @@ std::future<run_result> junctionctl_async(const daemon_process& d, const std::ve
 std::vector<boost::json::object> json_lines(const std::string& text) {
     std::vector<boost::json::object> out;
     std::istringstream in(text);
-    for (std::string line; std::getline(in, line);) out.push_back(boost::json::parse(line).as_object());
+    for (std::string line; std::getline(in, line);)
+        out.push_back(boost::json::parse(line).as_object());
     return out;
 }
 
@@ -144,7 +151,8 @@ TEST_CASE("junctionctl call: a 4xx/5xx answer to an --update ends the call with 
     raw_client provider(d.socket());
     provider.register_service("picky");
 
-    auto ctl = junctionctl_async(d, {"call", "picky", "--update", "200:bad", "--update", "200:more"});
+    auto ctl =
+        junctionctl_async(d, {"call", "picky", "--update", "200:bad", "--update", "200:more"});
     const packet req = provider.recv(due);
     provider.send(packet_type::response, req.id(), "200 OK\nready\n");
     CHECK(provider.recv(due).content() == "bad");
@@ -224,7 +232,8 @@ TEST_CASE("junctionctl call sends an --update too long for one packet in 312 chu
     CHECK(p.code() == 200);
     received += p.content();
     CHECK(received == text);
-    provider.send(packet_type::response, req.id(), "200 OK\ngot " + std::to_string(received.size()));
+    provider.send(packet_type::response, req.id(),
+                  "200 OK\ngot " + std::to_string(received.size()));
     CHECK(provider.recv(due).payload == "103\n");
 
     const auto r = ctl.get();
@@ -253,7 +262,8 @@ TEST_CASE("junctionctl call: a provider that never answers makes junctionctl exi
 
     const packet req = provider.recv(due);
     CHECK(req.payload == "silent");
-    const packet end = provider.recv(due);  // 103 from junctionctl, or 515 if it was faster to leave
+    const packet end =
+        provider.recv(due);  // 103 from junctionctl, or 515 if it was faster to leave
     CHECK(end.id() == req.id());
     CHECK((end.code() == 103 || end.code() == 515));
 }
@@ -281,4 +291,47 @@ TEST_CASE("junctionctl call: arguments after -- may start with '-'", "[junctionc
     INFO("stderr: " << r.err);
     CHECK(r.status == 0);
     CHECK(r.out == "-n --x");
+}
+
+TEST_CASE("junctionctl call on a terminal adds a newline after content that lacks one, and only "
+          "there",
+          "[junctionctl][call][tty]") {
+    temp_dir dir;
+    daemon_process d(dir);
+    // junctionctl on a pseudo-terminal; its output is read from the master side.
+    int master = -1;
+    const auto argv = command_line(d, {"call", "echo", "hello", "--update", "200:line\n"});
+    const pid_t pid = ::forkpty(&master, nullptr, nullptr, nullptr);
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        std::vector<char*> args;
+        for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+        args.push_back(nullptr);
+        ::execv(args[0], args.data());
+        ::_exit(127);
+    }
+    std::string out;
+    const auto deadline = clock::now() + default_timeout;
+    for (;;) {
+        pollfd pfd{master, POLLIN, 0};
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
+        if (left.count() <= 0 || ::poll(&pfd, 1, static_cast<int>(left.count())) <= 0) break;
+        char buf[256];
+        const ssize_t n = ::read(master, buf, sizeof buf);
+        if (n <= 0) break;  // EIO once junctionctl has exited and closed the terminal
+        out.append(buf, static_cast<std::size_t>(n));
+    }
+    ::close(master);
+    int st = 0;
+    const bool exited = wait_until([&] { return ::waitpid(pid, &st, WNOHANG) == pid; });
+    if (!exited) {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, &st, 0);
+    }
+    REQUIRE(exited);
+    CHECK(WIFEXITED(st));
+    CHECK(WEXITSTATUS(st) == 0);
+    // The terminal turns "\n" into "\r\n": one newline added after "hello", none after "line\n".
+    CHECK(out == "hello\r\nline\r\n");
 }

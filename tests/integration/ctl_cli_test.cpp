@@ -44,11 +44,11 @@ TEST_CASE("junctionctl <command> --help exits 0 and describes the command's opti
           "ones and examples",
           "[junctionctl][cli]") {
     const std::vector<std::string> global{"--socket", "--json", "--timeout", "Examples:"};
-    for (const auto& [command, own] :
-         std::vector<std::pair<std::string, std::vector<std::string>>>{
+    for (const auto& [command, own] : std::vector<std::pair<std::string, std::vector<std::string>>>{
              {"list", {"junctionctl list", "NAME", "SESSIONS"}},
              {"status", {"junctionctl status", "uptime", "bytes_routed"}},
-             {"call", {"junctionctl call", "service", "args", "--update", "CODE:TEXT", "Exit status"}}}) {
+             {"call",
+              {"junctionctl call", "service", "args", "--update", "CODE:TEXT", "Exit status"}}}) {
         for (const auto& help : {std::string("--help"), std::string("-h")}) {
             const auto r = junctionctl({command, help});
             INFO(command << " " << help << ":\n" << r.out << r.err);
@@ -74,7 +74,8 @@ TEST_CASE("junctionctl --version prints the project version", "[junctionctl][cli
 TEST_CASE("junctionctl usage errors exit 2 with a hint on stderr, before connecting",
           "[junctionctl][cli][errors]") {
     temp_dir dir;
-    const std::string nowhere = dir.file("none.sock");  // a usage error must win over "cannot connect"
+    const std::string nowhere =
+        dir.file("none.sock");  // a usage error must win over "cannot connect"
     const std::vector<std::vector<std::string>> cases{
         {},                                            // no command
         {"frobnicate"},                                // unknown command

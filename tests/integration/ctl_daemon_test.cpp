@@ -86,7 +86,9 @@ TEST_CASE("junctionctl list --json: the daemon's list-services JSON, with the se
     for (const auto& args : {std::vector<std::string>{"list", "--json"},
                              std::vector<std::string>{"--json", "list"}}) {
         const auto r = junctionctl(d, args);
-        INFO("args: " << args[0] << " " << args[1] << "\nstdout:\n" << r.out << "stderr:\n" << r.err);
+        INFO("args: " << args[0] << " " << args[1] << "\nstdout:\n"
+                      << r.out << "stderr:\n"
+                      << r.err);
         REQUIRE(r.status == 0);
         const auto json = boost::json::parse(r.out);
         const auto& services = json.at("services").as_array();
@@ -134,7 +136,8 @@ TEST_CASE("junctionctl status: the socket, then daemon-info as 'key: value' line
     CHECK(uptime.back() == 's');  // "0.123s", or "1m 2s" for longer
 }
 
-TEST_CASE("junctionctl status --json: every daemon-info field, as JSON", "[junctionctl][status][json]") {
+TEST_CASE("junctionctl status --json: every daemon-info field, as JSON",
+          "[junctionctl][status][json]") {
     temp_dir dir;
     daemon_process d(dir);
     const auto version = run_command({JUNCTIOND_PATH, "--version"});

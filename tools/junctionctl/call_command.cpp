@@ -122,7 +122,9 @@ std::string base64(std::string_view in) {
     std::string out;
     out.reserve((in.size() + 2) / 3 * 4);
     std::size_t i = 0;
-    const auto at = [&](std::size_t k) { return static_cast<std::uint32_t>(static_cast<unsigned char>(in[k])); };
+    const auto at = [&](std::size_t k) {
+        return static_cast<std::uint32_t>(static_cast<unsigned char>(in[k]));
+    };
     for (; i + 3 <= in.size(); i += 3) {
         const std::uint32_t v = at(i) << 16 | at(i + 1) << 8 | at(i + 2);
         out += alphabet[v >> 18 & 63];
@@ -151,8 +153,9 @@ struct call_options {
 // Payload limit of one packet, and the code lines' share of it.
 constexpr std::size_t max_payload = 65535;
 constexpr std::string_view more_message = "HAS MORE";
-constexpr std::size_t max_chunk = max_payload - (3 + 1 + more_message.size() + 1);  // "312 HAS MORE\n"
-constexpr std::size_t max_last_chunk = max_payload - (3 + 1);                      // "CODE\n"
+// "312 HAS MORE\n" before every chunk but the last, "CODE\n" before the last.
+constexpr std::size_t max_chunk = max_payload - (3 + 1 + more_message.size() + 1);
+constexpr std::size_t max_last_chunk = max_payload - (3 + 1);
 
 // The next response: keep-alives skipped, a chunked message reassembled.
 junction::packet receive_response(junction::sync_session& s) {
@@ -221,8 +224,8 @@ int call_service(const common_options& opts, const call_options& c) {
     for (std::size_t i = 0; i < c.updates.size(); ++i) {
         updates.push_back(*parse_update(c.updates[i]));
         if (ends_session(updates.back().code) && i + 1 < c.updates.size()) {
-            throw CLI::ValidationError("--update",
-                                       c.updates[i] + " ends the session, so it must be the last --update");
+            throw CLI::ValidationError(
+                "--update", c.updates[i] + " ends the session, so it must be the last --update");
         }
     }
     std::string line = c.service;
@@ -254,9 +257,10 @@ int call_service(const common_options& opts, const call_options& c) {
         }
         if (early) {
             if (const int status = out.print(*early); status != exit_ok) return status;
-            std::fprintf(stderr,
-                         "junctionctl: expected 302 MORE while sending --update %s in chunks, got %s\n",
-                         c.updates[i].c_str(), early->code_line().c_str());
+            std::fprintf(
+                stderr,
+                "junctionctl: expected 302 MORE while sending --update %s in chunks, got %s\n",
+                c.updates[i].c_str(), early->code_line().c_str());
             return exit_error;
         }
         if (ends_session(updates[i].code)) return exit_ok;  // nothing answers an ending UPDATE
@@ -285,7 +289,8 @@ void add_call_command(CLI::App& app, const common_options& opts) {
         ->allow_extra_args(false)
         ->check(CLI::Validator(
             [](std::string& v) -> std::string {
-                return parse_update(v) ? std::string() : "expected CODE:TEXT with CODE 100..599, got '" + v + "'";
+                return parse_update(v) ? std::string()
+                                       : "expected CODE:TEXT with CODE 100..599, got '" + v + "'";
             },
             ""));
     sub->footer(
@@ -294,7 +299,8 @@ void add_call_command(CLI::App& app, const common_options& opts) {
             "one response per --update. 100 keep-alives are skipped; chunked messages (312\n"
             "HAS MORE) are reassembled. Content is printed as it is; a newline is added only\n"
             "on a terminal when the content lacks one. With --json, one line per response:\n"
-            "  {\"code\":200,\"message\":\"OK\",\"content\":\"...\"}  (\"content_base64\" if not UTF-8)\n"
+            "  {\"code\":200,\"message\":\"OK\",\"content\":\"...\"}\n"
+            "(\"content_base64\" instead of \"content\" when the content is not UTF-8)\n"
             "The session is ended with UPDATE 103 at the end.\n\n"
             "Exit status: 0 every response was 1xx-3xx; 1 a 4xx/5xx response (printed as\n"
             "'junctionctl: <code> <message>' on stderr); 2 usage error; 3 cannot connect or\n"

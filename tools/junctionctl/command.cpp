@@ -20,7 +20,9 @@ public:
     using std::runtime_error::runtime_error;
 };
 
-void report(const std::string& message) { std::fprintf(stderr, "junctionctl: %s\n", message.c_str()); }
+void report(const std::string& message) {
+    std::fprintf(stderr, "junctionctl: %s\n", message.c_str());
+}
 
 // Runs `action`, reports what it throws, returns the exit status.
 int run_action(const common_options& opts, const std::function<int()>& action) {

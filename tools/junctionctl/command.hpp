@@ -54,7 +54,7 @@ void set_action(CLI::App& sub, const common_options& opts, std::function<int()> 
 // For the footer of each subcommand's --help (the global options are the parent's).
 inline constexpr std::string_view global_options_help =
     "Global options, before or after the command:\n"
-    "  --socket PATH   junctiond's socket (default: $JUNCTION_SOCKET, else the system or user default)\n"
+    "  --socket PATH   junctiond's socket (default: $JUNCTION_SOCKET, else per user or system)\n"
     "  --json          machine-readable output\n"
     "  --timeout MS    longest wait for each answer, in milliseconds (default 5000)\n";
 

@@ -35,7 +35,8 @@ builtin_answer call_builtin(const common_options& opts, std::string_view name) {
     const junction::packet p = client.call(name);
     builtin_answer a;
     if (!p.is_ok()) {
-        std::fprintf(stderr, "junctionctl: %s: %s\n", std::string(name).c_str(), p.code_line().c_str());
+        std::fprintf(stderr, "junctionctl: %s: %s\n", std::string(name).c_str(),
+                     p.code_line().c_str());
         a.status = exit_error;
         return a;
     }
@@ -81,7 +82,8 @@ int list_services(const common_options& opts) {
             if (!s.is_object()) continue;
             const auto& svc = s.get_object();
             const auto* who = svc.if_contains("provider");
-            const auto* provider = who != nullptr && who->is_object() ? &who->get_object() : nullptr;
+            const auto* provider =
+                who != nullptr && who->is_object() ? &who->get_object() : nullptr;
             auto field = [&](const char* key) {
                 return cell(provider != nullptr ? provider->if_contains(key) : nullptr);
             };
@@ -189,26 +191,28 @@ int daemon_status(const common_options& opts) {
 
 void add_list_command(CLI::App& app, const common_options& opts) {
     auto* sub = app.add_subcommand("list", "List the registered services and their providers");
-    sub->footer(std::string("Prints NAME, PROVIDER PID, UID, GID and SESSIONS (open sessions) of each\n"
-                            "service; with --json, junctiond's list-services JSON:\n"
-                            "  {\"services\":[{\"name\":\"hello\",\"provider\":{\"pid\":3570,"
-                            "\"uid\":1000,\"gid\":1000},\"sessions\":1}]}\n\n"
-                            "Examples:\n"
-                            "  junctionctl list\n"
-                            "  junctionctl list --json\n\n") +
-                std::string(global_options_help));
+    sub->footer(
+        std::string("Prints NAME, PROVIDER PID, UID, GID and SESSIONS (open sessions) of each\n"
+                    "service; with --json, junctiond's list-services JSON:\n"
+                    "  {\"services\":[{\"name\":\"hello\",\"provider\":{\"pid\":3570,"
+                    "\"uid\":1000,\"gid\":1000},\"sessions\":1}]}\n\n"
+                    "Examples:\n"
+                    "  junctionctl list\n"
+                    "  junctionctl list --json\n\n") +
+        std::string(global_options_help));
     set_action(*sub, opts, [&opts] { return list_services(opts); });
 }
 
 void add_status_command(CLI::App& app, const common_options& opts) {
     auto* sub = app.add_subcommand("status", "Show junctiond's version, uptime and counters");
-    sub->footer(std::string("Prints the socket, then version, uptime, connections, sessions, services,\n"
-                            "sessions_opened, packets_routed and bytes_routed as 'key: value' lines;\n"
-                            "with --json, junctiond's daemon-info JSON.\n\n"
-                            "Examples:\n"
-                            "  junctionctl status\n"
-                            "  junctionctl --socket /run/junction/junction.sock status --json\n\n") +
-                std::string(global_options_help));
+    sub->footer(
+        std::string("Prints the socket, then version, uptime, connections, sessions, services,\n"
+                    "sessions_opened, packets_routed and bytes_routed as 'key: value' lines;\n"
+                    "with --json, junctiond's daemon-info JSON.\n\n"
+                    "Examples:\n"
+                    "  junctionctl status\n"
+                    "  junctionctl --socket /run/junction/junction.sock status --json\n\n") +
+        std::string(global_options_help));
     set_action(*sub, opts, [&opts] { return daemon_status(opts); });
 }
 

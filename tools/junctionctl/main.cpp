@@ -56,7 +56,8 @@ int main(int argc, char** argv) {
                exit_status_text +
                "\nRun 'junctionctl <command> --help' for a command's options.");
 
-    app.add_option("--socket", opts.socket, "junctiond's Unix socket ($JUNCTION_SOCKET overrides the default)")
+    app.add_option("--socket", opts.socket,
+                   "junctiond's Unix socket ($JUNCTION_SOCKET overrides the default)")
         ->capture_default_str()
         ->type_name("PATH");
     app.add_flag("--json", opts.json, "Machine-readable JSON output");
