@@ -1,6 +1,7 @@
 # Junction: the two commands of README's Quick start, and a few helpers.
 #   make run    install deps, build Release, run junctiond in the foreground
 #   make test   install deps, build, run every test through ctest
+#   make sanitize  the whole suite again under ASan + UBSan (build-sanitize/)
 #   make fuzz   build the libFuzzer targets with clang in build-fuzz/ and run each
 #               for FUZZ_SECONDS (docs/security.md, "Fuzzing")
 BUILD_DIR ?= build
@@ -29,6 +30,16 @@ test: build
 
 package: build
 	cd $(BUILD_DIR) && cpack -G DEB
+
+# The whole suite again under AddressSanitizer + UndefinedBehaviorSanitizer
+# (CI runs it after `make test`). Debug keeps the reports readable.
+SANITIZE_DIR ?= build-sanitize
+sanitize: deps
+	cmake -S . -B $(SANITIZE_DIR) -DCMAKE_BUILD_TYPE=Debug -DJUNCTION_SANITIZE=ON
+	cmake --build $(SANITIZE_DIR) -j$(JOBS)
+	cd $(SANITIZE_DIR) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --output-on-failure -j$(JOBS) --timeout 600
 
 clean:
 	rm -rf $(BUILD_DIR)
