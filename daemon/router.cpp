@@ -491,6 +491,7 @@ std::string router::daemon_info_json() const {
         {"sessions_opened", stats_.sessions_opened},
         {"packets_routed", stats_.packets_routed},
         {"bytes_routed", stats_.bytes_routed},
+        {"late_packets", stats_.late_packets},
     });
 }
 
