@@ -164,6 +164,14 @@ struct broker {
     void open(std::initializer_list<conn_id> cs) {
         for (conn_id c : cs) r.on_open(c, creds_of(c));
     }
+    // Opens connections that all belong to one uid.
+    void open_as_uid(std::uint32_t uid, std::initializer_list<conn_id> cs) {
+        for (conn_id c : cs) {
+            credentials cr = creds_of(c);
+            cr.uid = uid;
+            r.on_open(c, cr);
+        }
+    }
 
     // Hands the router one frame from connection `from`; returns on_packet's answer.
     bool send(conn_id from, std::uint8_t type, std::uint32_t id, std::string_view payload) {
@@ -701,6 +709,99 @@ TEST_CASE("the sessions-per-connection limit answers 517 and creates nothing, an
     CHECK(b.open_session(C, 3, "svc", P) == 4);
 }
 
+TEST_CASE("the sessions-per-uid limit counts all of a uid's connections: 517 limit: sessions per uid (N)",
+          "[router][limits]") {
+    limits lim;
+    lim.max_sessions_per_uid = 3;
+    broker b(lim);
+    b.open_as_uid(4242, {C, C2});
+    b.open({C3, P});
+    b.provide(P, "svc");
+    b.open_session(C, 1, "svc", P);
+    b.open_session(C, 2, "svc", P);
+    CHECK(b.builtin(C2, 1, "echo").code() == 200);
+
+    CHECK(b.request(C2, 2, "svc"));
+    CHECK(b.take() == packets{response_to(C2, 2, "517 limit: sessions per uid (3)\n")});
+    CHECK(b.request(C, 3, "echo"));
+    CHECK(b.take() == packets{response_to(C, 3, "517 limit: sessions per uid (3)\n")});
+    CHECK(b.r.session_count() == 3);
+    // Another uid is not affected, and the sessions P serves do not count for P's uid.
+    b.open_session(C3, 1, "svc", P);
+    b.open_session(C3, 2, "svc", P);
+    b.open_session(C3, 3, "svc", P);
+    CHECK(b.r.sessions_of(P) == 5);
+    CHECK(b.builtin(P, 1, "echo").code() == 200);
+    // Ending one session of the uid makes room on any of its connections.
+    CHECK(b.update(C, 1, "103\n"));
+    b.take();
+    CHECK(b.open_session(C2, 2, "svc", P) == 6);
+}
+
+TEST_CASE("when several REQUEST checks fail at once, the first in the order of §6.2 answers",
+          "[router][errors][request]") {
+    limits lim;
+    lim.max_sessions_per_connection = 1;
+    lim.max_sessions_per_uid = 1;
+    broker b(lim);
+    b.open({C, C2, P});
+    b.provide(P, "svc");
+    const std::uint32_t pid = b.open_session(C, 1, "svc", P);  // C is at both limits now
+
+    SECTION("id 0 before the request line") {
+        CHECK(b.request(C, 0, ""));
+        CHECK(b.take() == packets{response_to(C, 0, "503 session id 0 is not allowed\n")});
+    }
+    SECTION("a reused id before the request line") {
+        CHECK(b.request(C, 1, "\x01"));
+        CHECK(sorted(b.take()) == sorted({response_to(C, 1, "503 session id already in use\n"),
+                                          update_to(P, pid, "503 client reused the session id\n")}));
+    }
+    SECTION("a line that is not printable before the service name") {
+        CHECK(b.request(C, 2, "-nosuch\x01"));
+        CHECK(b.take() == packets{response_to(C, 2, "503 request line is not printable UTF-8\n")});
+    }
+    SECTION("the service name before the limits") {
+        CHECK(b.request(C, 2, "-nosuch"));
+        CHECK(b.take() == packets{response_to(C, 2, "503 invalid service name\n")});
+    }
+    SECTION("the per-connection limit before the per-uid limit and the service lookup") {
+        CHECK(b.request(C, 2, "nosuch"));
+        CHECK(b.take() == packets{response_to(C, 2, "517 limit: sessions per connection (1)\n")});
+    }
+    SECTION("the per-uid limit before the service lookup") {
+        b.r.on_close(C2, b.out);
+        b.open_as_uid(500 + C, {C2});
+        CHECK(b.request(C2, 2, "nosuch"));
+        CHECK(b.take() == packets{response_to(C2, 2, "517 limit: sessions per uid (1)\n")});
+    }
+    SECTION("an unknown service before the policy") {
+        b.r.set_policy(policy({"deny call * *"}));
+        CHECK(b.request(C2, 2, "nosuch"));
+        CHECK(b.take() == packets{response_to(C2, 2, "511 unknown service nosuch\n")});
+        CHECK(b.request(C2, 3, "svc"));
+        CHECK(b.take() == packets{response_to(C2, 3, "504 policy: deny call * *\n")});
+    }
+    CHECK(b.r.stats().sessions_opened == 2);  // the provide() session and the first one
+}
+
+TEST_CASE("a lowered limit keeps the open sessions and applies to the next REQUEST",
+          "[router][limits]") {
+    broker b;
+    b.open({C, P});
+    b.provide(P, "svc");
+    b.open_session(C, 1, "svc", P);
+    b.open_session(C, 2, "svc", P);
+    limits lower;
+    lower.max_sessions_per_connection = 1;
+    b.r.set_limits(lower);  // SIGHUP reload
+    CHECK(b.r.session_count() == 2);
+    CHECK(b.request(C, 3, "svc"));
+    CHECK(b.take() == packets{response_to(C, 3, "517 limit: sessions per connection (1)\n")});
+    CHECK(b.update(C, 2, "200\nstill open"));
+    CHECK(b.take() == packets{update_to(P, 2, "200\nstill open")});
+}
+
 // ====================================================================================
 // §6.3 Bad code lines
 // ====================================================================================
@@ -978,7 +1079,7 @@ TEST_CASE("register-service over max_services_per_connection answers 517 limit: 
     b.provide(P, "two");
     const packet p = b.builtin(P, 1, "register-service three");
     CHECK(p.code() == 517);
-    CHECK(p.message().starts_with("limit: services per connection"));
+    CHECK(p.message() == "limit: services per connection (2)");
     CHECK(b.r.service_count() == 2);
     CHECK(b.r.session_count() == 0);
     // A name it already holds is still 200, and the limit is per connection.
@@ -1055,13 +1156,14 @@ TEST_CASE("daemon-info reports version, uptime, connections, sessions, services 
     b.provide(P, "hello");                            // session 1 (ended)
     const std::uint32_t pid = b.open_session(C, 1, "hello a b", P);  // session 2, 17 bytes routed
     CHECK(b.response(P, pid, "200 OK\nhi"));          // 17 bytes routed
+    CHECK(b.update(C, 77, "103\n"));                 // a late packet
     b.take();
     b.r.set_now(1462);
 
     const packet p = b.builtin(C, 2, "daemon-info");  // session 3
     REQUIRE(p.code() == 200);
     const json::object info = json::parse(p.content()).as_object();
-    CHECK(info.size() == 8);
+    CHECK(info.size() == 9);
     CHECK(info.at("version").as_string() == "0.1.0");
     CHECK(info.at("uptime_ms").to_number<std::int64_t>() == 462);
     CHECK(info.at("connections").to_number<std::int64_t>() == 2);
@@ -1070,6 +1172,7 @@ TEST_CASE("daemon-info reports version, uptime, connections, sessions, services 
     CHECK(info.at("sessions_opened").to_number<std::int64_t>() == 3);
     CHECK(info.at("packets_routed").to_number<std::int64_t>() == 2);
     CHECK(info.at("bytes_routed").to_number<std::int64_t>() == 34);
+    CHECK(info.at("late_packets").to_number<std::int64_t>() == 1);
 }
 
 TEST_CASE("session-info tells a provider who opened a session it serves",
@@ -1428,6 +1531,76 @@ TEST_CASE("message sizes are counted per direction and per session", "[router][l
     CHECK(got.size() == 6);
     for (const packet& p : got) CHECK(p.code() != 517);
     CHECK(b.r.session_count() == 2);
+}
+
+// ====================================================================================
+// §8 Idle sessions
+// ====================================================================================
+
+namespace {
+limits idle_limit(std::uint64_t ms) {
+    limits lim;
+    lim.session_idle_timeout_ms = ms;
+    return lim;
+}
+}  // namespace
+
+TEST_CASE("a session idle for session-idle-timeout-ms ends with 514 session idle timeout to both sides",
+          "[router][limits][idle]") {
+    broker b(idle_limit(1000));  // the router's clock starts at 1000
+    b.open({C, P});
+    b.provide(P, "svc");
+    const std::uint32_t pid = b.open_session(C, 1, "svc", P);
+    CHECK(b.builtin(C, 2, "echo").code() == 200);
+
+    b.r.set_now(1999);
+    b.r.on_tick(b.out);
+    CHECK(b.take().empty());
+    CHECK(b.r.session_count() == 2);
+
+    b.r.set_now(2000);
+    b.r.on_tick(b.out);
+    CHECK(sorted(b.take()) == sorted({response_to(C, 1, "514 session idle timeout\n"),
+                                      update_to(P, pid, "514 session idle timeout\n"),
+                                      response_to(C, 2, "514 session idle timeout\n")}));
+    CHECK(b.r.session_count() == 0);
+    CHECK(b.out.closes.empty());
+}
+
+TEST_CASE("traffic in either direction keeps a session from being reaped as idle",
+          "[router][limits][idle]") {
+    broker b(idle_limit(1000));
+    b.open({C, P});
+    b.provide(P, "svc");
+    const std::uint32_t p1 = b.open_session(C, 1, "svc", P);
+    const std::uint32_t p2 = b.open_session(C, 2, "svc", P);
+
+    b.r.set_now(1600);
+    CHECK(b.response(P, p1, "200 OK\n"));
+    CHECK(b.update(C, 2, "200\n"));
+    b.take();
+    b.r.set_now(2500);
+    b.r.on_tick(b.out);
+    CHECK(b.take().empty());
+    CHECK(b.r.session_count() == 2);
+
+    b.r.set_now(2600);
+    b.r.on_tick(b.out);
+    CHECK(sorted(b.take()) == sorted({response_to(C, 1, "514 session idle timeout\n"),
+                                      update_to(P, p1, "514 session idle timeout\n"),
+                                      response_to(C, 2, "514 session idle timeout\n"),
+                                      update_to(P, p2, "514 session idle timeout\n")}));
+}
+
+TEST_CASE("with session-idle-timeout-ms 0 sessions are never reaped", "[router][limits][idle]") {
+    broker b(idle_limit(0));
+    b.open({C, P});
+    b.provide(P, "svc");
+    b.open_session(C, 1, "svc", P);
+    b.r.set_now(1000 + (std::uint64_t{1} << 40));
+    b.r.on_tick(b.out);
+    CHECK(b.take().empty());
+    CHECK(b.r.session_count() == 1);
 }
 
 // ====================================================================================
