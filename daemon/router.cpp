@@ -87,8 +87,8 @@ void router::on_request(conn_id c, connection& conn, const proto::frame& f, acti
         out.diagnose(c, "sessions-per-connection limit reached");
         return;
     }
-    std::uint32_t& uid_sessions = sessions_per_uid_[conn.creds.uid];
-    if (uid_sessions >= limits_.max_sessions_per_uid) {
+    const auto uid_it = sessions_per_uid_.find(conn.creds.uid);
+    if (uid_it != sessions_per_uid_.end() && uid_it->second >= limits_.max_sessions_per_uid) {
         out.send(c, packet_type::response, id, code::limit_exceeded,
                  "limit: sessions per uid (" + std::to_string(limits_.max_sessions_per_uid) + ")");
         out.diagnose(c, "sessions-per-uid limit reached");
@@ -122,7 +122,7 @@ void router::on_request(conn_id c, connection& conn, const proto::frame& f, acti
     by_client_.emplace(key(c, id), s);
     conn.sessions.insert(s);
     ++conn.client_sessions;
-    ++uid_sessions;
+    ++sessions_per_uid_[conn.creds.uid];
     ++stats_.sessions_opened;
 
     if (provider == daemon_conn) {
