@@ -40,6 +40,10 @@ namespace {
 namespace fs = std::filesystem;
 using std::chrono::milliseconds;
 
+// seq64/seq4k/seq60k: sequential round trips; fresh: new sessions; x1 and xk:
+// pipelined N×1 and N×K; bandwidth: N×1 with 60 KiB.
+const std::vector<std::string> all_workloads{"seq64", "seq4k", "seq60k", "fresh", "x1", "xk", "bandwidth"};
+
 struct options {
     std::string pin;  // "" = split when two CPUs are allowed, else one
     std::string json_path;
@@ -53,7 +57,33 @@ struct options {
     std::string client = "raw";
     bool markdown = false;
     unsigned reply_timeout_ms = 5000;
+    unsigned rounds = 1;
+    std::vector<std::string> workloads = all_workloads;
+    std::string hub_prefix;  // e.g. "valgrind --tool=callgrind": the hub runs under it
+
+    bool wants(const std::string& w) const {
+        return std::find(workloads.begin(), workloads.end(), w) != workloads.end();
+    }
 };
+
+std::vector<std::string> split_words(const std::string& s) {
+    std::istringstream in(s);
+    std::vector<std::string> words;
+    for (std::string w; in >> w;) words.push_back(w);
+    return words;
+}
+
+// execv does not search PATH (for --hub-prefix valgrind ...): look the way a shell would.
+std::string resolve_program(const std::string& name) {
+    if (name.find('/') != std::string::npos) return name;
+    const char* path = std::getenv("PATH");
+    std::istringstream dirs(path ? path : "/usr/bin:/bin");
+    for (std::string dir; std::getline(dirs, dir, ':');) {
+        const fs::path p = fs::path(dir.empty() ? "." : dir) / name;
+        if (::access(p.c_str(), X_OK) == 0) return p.string();
+    }
+    return name;
+}
 
 // The junctiond built next to the bench (build tree: <build>/tools/junction-bench
 // and <build>/daemon/junctiond; installed: bin/ and sbin/).
@@ -119,11 +149,12 @@ running_system start_system(const std::string& name, const options& opt, const p
         return rs;
     }
 
-    std::vector<std::string> argv;
+    std::vector<std::string> argv = split_words(opt.hub_prefix);
     if (name == "relay")
-        argv = {self_exe(), "relay", "--socket", rs.ep.socket_path};
+        argv.insert(argv.end(), {self_exe(), "relay", "--socket", rs.ep.socket_path});
     else
-        argv = {opt.junctiond, "--socket", rs.ep.socket_path, "--log-level", "warn"};
+        argv.insert(argv.end(), {opt.junctiond, "--socket", rs.ep.socket_path, "--log-level", "warn"});
+    argv[0] = resolve_program(argv[0]);
     rs.hub = child::exec(argv, rs.log_path, plan.cpu_for(role::hub));
     const auto deadline = clock::now() + timeout;
     while (!socket_accepts(rs.ep.socket_path)) {
@@ -161,12 +192,13 @@ public:
         : rs_(rs), client_(client), opt_(opt), out_(out) {}
 
     void run_all() {
-        for (const std::size_t size : {std::size_t{64}, std::size_t{4096}, std::size_t{61440}})
-            sequential(size);
-        fresh_sessions();
-        pipelined("pipelined_x1", opt_.connections, 1, 64);
-        pipelined("pipelined_xk", opt_.connections, opt_.in_flight, 64);
-        pipelined("bandwidth", opt_.connections, 1, 61440);
+        if (opt_.wants("seq64")) sequential(64);
+        if (opt_.wants("seq4k")) sequential(4096);
+        if (opt_.wants("seq60k")) sequential(61440);
+        if (opt_.wants("fresh")) fresh_sessions();
+        if (opt_.wants("x1")) pipelined("pipelined_x1", opt_.connections, 1, 64);
+        if (opt_.wants("xk")) pipelined("pipelined_xk", opt_.connections, opt_.in_flight, 64);
+        if (opt_.wants("bandwidth")) pipelined("bandwidth", opt_.connections, 1, 61440);
         if (rs_.hub.pid() > 0) {
             const memory_use m = read_memory(rs_.hub.pid());
             out_.figures["hub_rss_kib"] = static_cast<double>(m.rss_kib);
@@ -304,6 +336,33 @@ system_result run_system(const std::string& name, const options& opt, const pin_
     return res;
 }
 
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    const std::size_t n = v.size();
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+// One result from several rounds: each value is the median of the rounds that succeeded.
+system_result merge_rounds(const std::vector<system_result>& rounds) {
+    if (rounds.size() == 1) return rounds.front();
+    system_result m;
+    m.name = rounds.front().name;
+    std::map<std::string, std::vector<double>> figures, details;
+    for (const auto& r : rounds) {
+        if (!r.ok) {
+            m.ok = false;
+            if (m.error.empty()) m.error = r.error;
+            continue;
+        }
+        for (const auto& [k, v] : r.figures) figures[k].push_back(v);
+        for (const auto& [k, v] : r.details) details[k].push_back(v);
+        m.round_figures.push_back(r.figures);
+    }
+    for (const auto& [k, v] : figures) m.figures[k] = median(v);
+    for (const auto& [k, v] : details) m.details[k] = median(v);
+    return m;
+}
+
 int run_bench(options opt) {
     const std::size_t cpus = allowed_cpu_count();
     if (opt.pin.empty()) opt.pin = cpus >= 2 ? "split" : "one";
@@ -321,16 +380,25 @@ int run_bench(options opt) {
 
     std::unique_ptr<client_driver> client = make_raw_client();  // --client lib: the library, later
     run_info info{JUNCTION_VERSION, std::string(client->name()), opt.pin, plan.describe(), cpus,
-                  opt.duration_ms, opt.iterations, opt.connections, opt.in_flight, opt.junctiond,
-                  systems};
+                  opt.duration_ms, opt.iterations, opt.connections, opt.in_flight, opt.rounds,
+                  opt.junctiond, systems, opt.workloads};
 
     pin_self(plan.cpu_for(role::client));
     std::fprintf(stderr, "junction-bench %s: pin %s; %zu CPUs; %u ms per throughput run; %zu iterations\n",
                  JUNCTION_VERSION, plan.describe().c_str(), cpus, opt.duration_ms, opt.iterations);
 
     temp_dir tmp;
+    // Rounds interleave the systems (direct, relay, junctiond, direct, ...) so that
+    // a noisy neighbour's burst lands on all of them alike; each figure is then
+    // the median over the rounds.
+    std::vector<std::vector<system_result>> per_round(systems.size());
+    for (unsigned r = 0; r < opt.rounds; ++r) {
+        if (opt.rounds > 1) std::fprintf(stderr, "round %u of %u\n", r + 1, opt.rounds);
+        for (std::size_t i = 0; i < systems.size(); ++i)
+            per_round[i].push_back(run_system(systems[i], opt, plan, tmp, *client));
+    }
     std::vector<system_result> results;
-    for (const auto& s : systems) results.push_back(run_system(s, opt, plan, tmp, *client));
+    for (auto& rounds : per_round) results.push_back(merge_rounds(rounds));
 
     std::cout << "\n";
     print_table(std::cout, info, results, opt.markdown);
@@ -382,6 +450,17 @@ int main(int argc, char** argv) {
                    "A call not answered within this fails the system's run")
         ->capture_default_str()
         ->check(CLI::Range(100u, 600000u));
+    app.add_option("--rounds", opt.rounds,
+                   "Run the systems this many times, interleaved; report each figure's median")
+        ->capture_default_str()
+        ->check(CLI::Range(1u, 100u));
+    app.add_option("--workloads", opt.workloads, "Workloads to run, comma-separated")
+        ->delimiter(',')
+        ->capture_default_str()
+        ->check(CLI::IsMember(all_workloads));
+    app.add_option("--hub-prefix", opt.hub_prefix,
+                   "Run the hub (relay or junctiond) under this command, e.g. "
+                   "\"valgrind --tool=callgrind\" (profiling; its CPU figures are then meaningless)");
     app.add_flag("--markdown", opt.markdown, "Print the table as Markdown");
     CLI::App* relay = app.add_subcommand("relay", "Run the minimal relay (the bench starts it itself)");
     relay->add_option("--socket", relay_socket, "Unix socket to listen on")->required();

@@ -73,6 +73,37 @@ void end_session(packet_conn& c, std::uint32_t id) {
     proto::append_code_packet(c.out, packet_type::update, id, proto::code::proc_done, {});
 }
 
+// Warm-up, then samples, bounded by count and by spec.time_cap. Warm-up ends at
+// spec.warmup round trips or a fifth of the time cap, whichever comes first, so a
+// slow system (under valgrind, say) still gets sampled.
+class sample_loop {
+public:
+    explicit sample_loop(const sequential_spec& spec)
+        : spec_(spec), start_(clock::now()), warm_until_(start_ + spec.time_cap / 5),
+          cap_(start_ + spec.time_cap) {
+        samples.reserve(spec.iterations);
+    }
+    bool more() {
+        const auto now = clock::now();
+        if (samples.size() >= spec_.iterations || now >= cap_) return false;
+        if (!sampling_ && (warm_ >= spec_.warmup || now >= warm_until_)) sampling_ = true;
+        return true;
+    }
+    void record(clock::time_point t0) {
+        if (sampling_)
+            samples.push_back(micros(clock::now() - t0));
+        else
+            ++warm_;
+    }
+    std::vector<double> samples;
+
+private:
+    const sequential_spec& spec_;
+    clock::time_point start_, warm_until_, cap_;
+    std::size_t warm_ = 0;
+    bool sampling_ = false;
+};
+
 class raw_client final : public client_driver {
 public:
     std::string_view name() const override { return "raw"; }
@@ -81,12 +112,9 @@ public:
         packet_conn c = blocking_conn(ep, spec.reply_timeout);
         open_session(c, ep, 1);
         const std::vector<std::uint8_t> update = make_code_packet(packet_type::update, 1, spec.payload_size);
-        std::vector<double> samples;
-        samples.reserve(spec.iterations);
-        const auto cap = clock::now() + spec.time_cap;
-        for (std::size_t i = 0; i < spec.warmup + spec.iterations; ++i) {
+        sample_loop loop(spec);
+        while (loop.more()) {
             const auto t0 = clock::now();
-            if (t0 >= cap) break;
             c.out = update;
             c.flush_blocking();
             await(c, [&](const proto::frame& f) {
@@ -94,29 +122,26 @@ public:
                 expect_echo(f, spec.payload_size);
                 return true;
             });
-            if (i >= spec.warmup) samples.push_back(micros(clock::now() - t0));
+            loop.record(t0);
         }
         end_session(c, 1);
         c.flush_blocking();
-        return samples;
+        return std::move(loop.samples);
     }
 
     std::vector<double> fresh_sessions(const endpoint& ep, const sequential_spec& spec) override {
         packet_conn c = blocking_conn(ep, spec.reply_timeout);
-        std::vector<double> samples;
-        samples.reserve(spec.iterations);
-        const auto cap = clock::now() + spec.time_cap;
-        for (std::size_t i = 0; i < spec.warmup + spec.iterations; ++i) {
+        sample_loop loop(spec);
+        for (std::uint32_t i = 0; loop.more(); ++i) {
             const auto t0 = clock::now();
-            if (t0 >= cap) break;
             // A new id each time, as a client with many short sessions would do.
-            const auto id = static_cast<std::uint32_t>(i % 1000000 + 1);
+            const std::uint32_t id = i % 1000000 + 1;
             open_session(c, ep, id);
             end_session(c, id);
             c.flush_blocking();
-            if (i >= spec.warmup) samples.push_back(micros(clock::now() - t0));
+            loop.record(t0);
         }
-        return samples;
+        return std::move(loop.samples);
     }
 
     pipelined_result pipelined(const endpoint& ep, const pipelined_spec& spec,

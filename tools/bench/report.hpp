@@ -34,6 +34,7 @@ struct system_result {
     std::string error;
     std::map<std::string, double> figures;  // key -> value; absent = not measured
     std::map<std::string, double> details;  // sample counts, window lengths, CPU of the peers...
+    std::vector<std::map<std::string, double>> round_figures;  // with --rounds: each round's figures
 };
 
 struct run_info {
@@ -46,8 +47,10 @@ struct run_info {
     std::size_t iterations = 0;
     std::size_t connections = 0;
     std::size_t in_flight = 0;
+    unsigned rounds = 1;
     std::string junctiond;
     std::vector<std::string> systems;  // as asked with --only, in run order
+    std::vector<std::string> workloads;
 };
 
 void print_table(std::ostream& out, const run_info& info, const std::vector<system_result>& results,
