@@ -1,0 +1,312 @@
+// Access policy and peer credentials, end to end (docs/security.md).
+//
+// Flow of a test: start junctiond with its socket open to every local user
+// (--socket-mode 0666, in a 0755 temp dir), connect as root (the test process)
+// and as uid 65534 ("nobody", through security_identity.hpp), and check what
+// the daemon allows, refuses (504 naming the rule), reports (session-info,
+// list-services) and logs. Skipped with a warning unless run as root.
+#include <catch2/catch.hpp>
+
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
+#include <csignal>
+#include <fstream>
+#include <string>
+#include <unistd.h>
+
+#include "harness.hpp"
+#include "security_identity.hpp"
+
+using namespace junction::test;
+using junction::proto::packet_type;
+
+namespace {
+
+constexpr auto due = std::chrono::milliseconds(3000);
+constexpr std::uint8_t request_type = static_cast<std::uint8_t>(packet_type::request);
+constexpr std::uint8_t response_type = static_cast<std::uint8_t>(packet_type::response);
+constexpr std::uint8_t update_type = static_cast<std::uint8_t>(packet_type::update);
+
+std::vector<std::string> open_socket(std::vector<std::string> more = {}) {
+    std::vector<std::string> args{"--socket-mode", "0666"};
+    args.insert(args.end(), more.begin(), more.end());
+    return args;
+}
+
+// The answer to `register-service <name>` on a fresh command session.
+packet register_as(raw_client& c, std::uint32_t id, const std::string& name) {
+    return c.request(id, "register-service " + name, due);
+}
+
+// The provider side of a call: the next REQUEST the provider receives.
+packet next_request(raw_client& provider) {
+    for (;;) {
+        packet p = provider.recv(due);
+        if (p.type() == request_type) return p;
+    }
+}
+
+boost::json::value json_of(const packet& p) { return boost::json::parse(p.content()); }
+
+std::size_t count_of(const std::string& text, const std::string& what) {
+    std::size_t n = 0;
+    for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+    return n;
+}
+
+void write_file(const std::string& path, const std::string& text) {
+    std::ofstream out(path, std::ios::trunc);
+    out << text;
+}
+
+}  // namespace
+
+// --- The default policy --------------------------------------------------------------------
+
+TEST_CASE("default policy: uid 65534 cannot provide foo and gets 504 naming the rule", "[security][policy]") {
+    SECURITY_TEST_NEEDS_ROOT();
+    temp_dir dir;
+    daemon_process d(dir, open_socket());
+    other_user nobody_user(nobody);
+    raw_client n = nobody_user.client(d.socket());
+
+    const packet refused = register_as(n, 1, "foo");
+    CHECK(refused.code() == 504);
+    CHECK(refused.message() == "policy: deny provide * *");
+}
+
+TEST_CASE("default policy: root provides any name", "[security][policy]") {
+    SECURITY_TEST_NEEDS_ROOT();
+    temp_dir dir;
+    daemon_process d(dir, open_socket());
+    raw_client root(d.socket());
+    CHECK(register_as(root, 1, "foo").code() == 200);
+    CHECK(register_as(root, 2, "user.65534.taken-by-root").code() == 200);
+    CHECK(register_as(root, 3, "org.example.Service").code() == 200);
+}
+
+TEST_CASE("default policy: uid 65534 provides user.65534.x but not user.0.x", "[security][policy]") {
+    SECURITY_TEST_NEEDS_ROOT();
+    temp_dir dir;
+    daemon_process d(dir, open_socket());
+    other_user nobody_user(nobody);
+    raw_client n = nobody_user.client(d.socket());
+
+    CHECK(register_as(n, 1, "user.65534.x").code() == 200);
+    const packet other = register_as(n, 2, "user.0.x");
+    CHECK(other.code() == 504);
+    CHECK(other.message() == "policy: deny provide * *");
+    // The namespace is the uid's own, not a prefix match on digits.
+    CHECK(register_as(n, 3, "user.655340.x").code() == 504);
+}
+
+TEST_CASE("default policy: anyone may call, root calls uid 65534 and uid 65534 calls root", "[security][policy]") {
+    SECURITY_TEST_NEEDS_ROOT();
+    temp_dir dir;
+    daemon_process d(dir, open_socket());
+    other_user nobody_user(nobody);
+    raw_client n = nobody_user.client(d.socket());
+    raw_client root(d.socket());
+
+    REQUIRE(register_as(root, 1, "rootsvc").code() == 200);
+    REQUIRE(register_as(n, 1, "user.65534.x").code() == 200);
+
+    // uid 65534 calls root's service.
+    n.send(packet_type::request, 10, "rootsvc hello");
+    const packet at_root = next_request(root);
+    CHECK(at_root.payload == "rootsvc hello");
+    root.send(packet_type::response, at_root.id(), "200 OK\n");
+    CHECK(n.recv(due).code() == 200);
+
+    // root calls uid 65534's service.
+    root.send(packet_type::request, 20, "user.65534.x hi");
+    const packet at_nobody = next_request(n);
+    CHECK(at_nobody.payload == "user.65534.x hi");
+    n.send(packet_type::response, at_nobody.id(), "200 OK\n");
+    CHECK(root.recv(due).code() == 200);
+}
+
+// --- Configured rules (--policy) --------------------------------------------------------------
+
+TEST_CASE("a configured deny call rule refuses that uid with 504 and the rule text, others still call", "[security][policy]") {
+    SECURITY_TEST_NEEDS_ROOT();
+    temp_dir dir;
+    daemon_process d(dir, open_socket({"--policy", "deny call secret uid=65534"}));
+    other_user nobody_user(nobody);
+    raw_client n = nobody_user.client(d.socket());
+    raw_client provider(d.socket());
+    raw_client root(d.socket());
+    REQUIRE(register_as(provider, 1, "secret").code() == 200);
+
+    const packet refused = n.request(5, "secret", due);
+    CHECK(refused.code() == 504);
+    CHECK(refused.message() == "policy: deny call secret uid=65534");
+
+    root.send(packet_type::request, 5, "secret");
+    CHECK(next_request(provider).payload == "secret");
+}
+
+TEST_CASE("configured allow provide rules for group=NAME and user=NAME admit exactly those peers", "[security][policy]") {
+    SECURITY_TEST_NEEDS_ROOT();
+    temp_dir dir;
+    daemon_process d(dir, open_socket({"--policy", "allow provide shared.* group=users", "--policy",
+                                       "allow provide team.* user=nobody"}));
+    other_user in_users(nobody_in_users);
+    other_user plain(nobody);
+    raw_client member = in_users.client(d.socket());
+    raw_client outsider = plain.client(d.socket());
+
+    // The group counts as a supplementary group (SO_PEERGROUPS).
+    CHECK(register_as(member, 1, "shared.a").code() == 200);
+    const packet refused = register_as(outsider, 1, "shared.b");
+    CHECK(refused.code() == 504);
+    CHECK(refused.message() == "policy: deny provide * *");
+    CHECK(register_as(outsider, 2, "team.b").code() == 200);
+}
+
+// --- Credentials ---------------------------------------------------------------------------
+
+TEST_CASE("session-info gives the provider the caller's pid, uid, gid and groups", "[security][credentials]") {
+    SECURITY_TEST_NEEDS_ROOT();
+    temp_dir dir;
+    daemon_process d(dir, open_socket());
+    other_user caller_user(nobody_in_users);
+    raw_client caller = caller_user.client(d.socket());
+    raw_client provider(d.socket());
+    REQUIRE(register_as(provider, 1, "who").code() == 200);
+
+    caller.send(packet_type::request, 9, "who");
+    const packet req = next_request(provider);
+    const packet info = provider.request(50, "session-info " + std::to_string(req.id()), due);
+    REQUIRE(info.code() == 200);
+    const auto v = json_of(info);
+    CHECK(v.at("id").as_int64() == req.id());
+    CHECK(v.at("service").as_string() == "who");
+    CHECK(v.at("pid").as_int64() == caller_user.pid());
+    CHECK(v.at("uid").as_int64() == 65534);
+    CHECK(v.at("gid").as_int64() == 65534);
+    const auto& groups = v.at("groups").as_array();
+    REQUIRE(groups.size() == 1);
+    CHECK(groups[0].as_int64() == 100);
+
+    // Only sessions this connection serves: the caller cannot ask about itself.
+    CHECK(caller.request(51, "session-info 9", due).code() == 503);
+    CHECK(provider.request(52, "session-info 4000000", due).code() == 503);
+}
+
+TEST_CASE("list-services shows each provider's pid, uid and gid", "[security][credentials]") {
+    SECURITY_TEST_NEEDS_ROOT();
+    temp_dir dir;
+    daemon_process d(dir, open_socket());
+    other_user nobody_user(nobody);
+    raw_client n = nobody_user.client(d.socket());
+    raw_client root(d.socket());
+    REQUIRE(register_as(n, 1, "user.65534.listed").code() == 200);
+    REQUIRE(register_as(root, 1, "rootlisted").code() == 200);
+
+    const packet list = n.request(2, "list-services", due);
+    REQUIRE(list.code() == 200);
+    int seen = 0;
+    const boost::json::value services = json_of(list);
+    for (const auto& s : services.at("services").as_array()) {
+        const auto& provider = s.at("provider");
+        if (s.at("name").as_string() == "user.65534.listed") {
+            CHECK(provider.at("uid").as_int64() == 65534);
+            CHECK(provider.at("gid").as_int64() == 65534);
+            CHECK(provider.at("pid").as_int64() == nobody_user.pid());
+            ++seen;
+        } else if (s.at("name").as_string() == "rootlisted") {
+            CHECK(provider.at("uid").as_int64() == 0);
+            CHECK(provider.at("pid").as_int64() == ::getpid());
+            ++seen;
+        }
+    }
+    CHECK(seen == 2);
+}
+
+TEST_CASE("a refused register and a refused call are logged with the peer's pid and uid", "[security][policy][log]") {
+    SECURITY_TEST_NEEDS_ROOT();
+    temp_dir dir;
+    daemon_process d(dir, open_socket({"--policy", "deny call secret uid=65534"}));
+    other_user nobody_user(nobody);
+    raw_client n = nobody_user.client(d.socket());
+    raw_client provider(d.socket());
+    REQUIRE(register_as(provider, 1, "secret").code() == 200);
+
+    CHECK(register_as(n, 1, "foo").code() == 504);
+    CHECK(n.request(2, "secret", due).code() == 504);
+
+    const std::string who = "(pid " + std::to_string(nobody_user.pid()) + " uid 65534): ";
+    const std::string provide_line = who + "provide foo refused by policy: deny provide * *";
+    const std::string call_line = who + "call secret refused by policy: deny call secret uid=65534";
+    CHECK(wait_until([&] {
+        const std::string log = d.log();
+        return log.find(provide_line) != std::string::npos && log.find(call_line) != std::string::npos;
+    }, due));
+    INFO(d.log());
+    CHECK(d.log().find(provide_line) != std::string::npos);
+    CHECK(d.log().find(call_line) != std::string::npos);
+}
+
+// --- Reload (SIGHUP) ---------------------------------------------------------------------------
+
+TEST_CASE("SIGHUP applies a rewritten policy and connections and sessions survive", "[security][policy][reload]") {
+    SECURITY_TEST_NEEDS_ROOT();
+    temp_dir dir;
+    const std::string conf = dir.file("junctiond.conf");
+    write_file(conf, "# no rules: the defaults\n");
+    daemon_process d(dir, open_socket({"--config", conf}));
+    other_user nobody_user(nobody);
+    raw_client n = nobody_user.client(d.socket());
+    raw_client provider(d.socket());
+    REQUIRE(register_as(provider, 1, "svc").code() == 200);
+
+    // Allowed before the reload: a session that will outlive it.
+    n.send(packet_type::request, 1, "svc");
+    const packet first = next_request(provider);
+    provider.send(packet_type::response, first.id(), "200 OK\n");
+    REQUIRE(n.recv(due).code() == 200);
+
+    write_file(conf, "policy = \"deny call svc uid=65534\"\n");
+    ::kill(d.pid(), SIGHUP);
+    REQUIRE(wait_until([&] { return count_of(d.log(), "config reloaded (1 policy rules)") == 1; }, due));
+
+    // The same connection, a new session: the new rule applies.
+    const packet refused = n.request(2, "svc", due);
+    CHECK(refused.code() == 504);
+    CHECK(refused.message() == "policy: deny call svc uid=65534");
+    // The session opened before the reload goes on, both ways.
+    n.send(packet_type::update, 1, "200\nstill here");
+    const packet up = provider.recv(due);
+    CHECK(up.type() == update_type);
+    CHECK(up.payload == "200\nstill here");
+    provider.send(packet_type::response, first.id(), "200 OK\nyes");
+    CHECK(n.recv(due).content() == "yes");
+}
+
+TEST_CASE("SIGHUP with an invalid config is rejected with a log line and the old policy stays", "[security][policy][reload]") {
+    SECURITY_TEST_NEEDS_ROOT();
+    temp_dir dir;
+    const std::string conf = dir.file("junctiond.conf");
+    write_file(conf, "policy = \"deny call svc uid=65534\"\n");
+    daemon_process d(dir, open_socket({"--config", conf}));
+    other_user nobody_user(nobody);
+    raw_client n = nobody_user.client(d.socket());
+    raw_client provider(d.socket());
+    REQUIRE(register_as(provider, 1, "svc").code() == 200);
+    REQUIRE(n.request(1, "svc", due).code() == 504);
+
+    write_file(conf, "policy = \"allow sometimes svc *\"\n");
+    ::kill(d.pid(), SIGHUP);
+    REQUIRE(wait_until([&] { return d.log().find("reload rejected") != std::string::npos; }, due));
+    INFO(d.log());
+    CHECK(d.log().find("reload rejected, keeping the running config: policy rule \"allow sometimes svc *\"") !=
+          std::string::npos);
+
+    // Still the old policy: refused for 65534, allowed for root. The daemon runs on.
+    CHECK(n.request(2, "svc", due).code() == 504);
+    raw_client root(d.socket());
+    root.send(packet_type::request, 3, "svc");
+    CHECK(next_request(provider).payload == "svc");
+    CHECK(d.process().running());
+}
