@@ -7,6 +7,8 @@
 #include <catch2/catch.hpp>
 
 #include <csignal>
+#include <optional>
+#include <stdexcept>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -26,6 +28,22 @@ bool is_socket(const std::string& path) {
 bool exists(const std::string& path) {
     struct stat st{};
     return ::lstat(path.c_str(), &st) == 0;
+}
+
+// Connects once the launcher listens (its socket file appears at bind(), a
+// moment before listen()); nullopt if the launcher exits or the deadline passes.
+std::optional<raw_client> connect_when_listening(const std::string& path, child_process& launcher) {
+    std::optional<raw_client> c;
+    wait_until([&] {
+        if (!launcher.running()) return true;
+        try {
+            c.emplace(path);
+            return true;
+        } catch (const std::runtime_error&) {
+            return false;
+        }
+    });
+    return c;
 }
 
 bool file_contains(const std::string& path, std::string_view needle) {
@@ -48,12 +66,10 @@ TEST_CASE("socket-activated: junctiond serves echo on the passed fd and creates/
     child_process d({activate, "--listen=" + activated, "--fdname=junction", JUNCTIOND_PATH,
                      "--socket", own, "--log-level", "debug"},
                     log);
-    REQUIRE(wait_until([&] { return is_socket(activated) || !d.running(); }));
-    REQUIRE(d.running());
-
     // The first connection makes the launcher exec junctiond; it waits in the backlog.
-    raw_client c(activated);
-    const auto p = c.request(1001, "echo hi there");
+    auto c = connect_when_listening(activated, d);
+    REQUIRE(c);
+    const auto p = c->request(1001, "echo hi there");
     CHECK(p.code() == 200);
     CHECK(p.content() == "hi there");
     CHECK(wait_until([&] { return file_contains(log, "socket-activated"); }));
@@ -77,11 +93,9 @@ TEST_CASE("socket-activated with two fds (searpc, junction): junctiond serves th
     child_process d({activate, "--listen=" + other, "--listen=" + main_sock,
                      "--fdname=searpc:junction", JUNCTIOND_PATH, "--socket", dir.file("own.sock")},
                     dir.file("log"));
-    REQUIRE(wait_until([&] { return (is_socket(other) && is_socket(main_sock)) || !d.running(); }));
-    REQUIRE(d.running());
-
-    raw_client c(main_sock);
-    CHECK(c.request(7, "echo picked").content() == "picked");
+    auto c = connect_when_listening(main_sock, d);
+    REQUIRE(c);
+    CHECK(c->request(7, "echo picked").content() == "picked");
     d.signal(SIGTERM);
     CHECK(d.wait_exit() == 0);
     CHECK(is_socket(main_sock));
