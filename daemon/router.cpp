@@ -370,6 +370,16 @@ void router::run_command(std::uint32_t s, std::string_view line, action_sink& ou
     const std::string_view cmd = words.empty() ? std::string_view{} : words[0];
     // An error answer ends the command session, as any 4xx/5xx does.
     auto reply = [&](std::uint16_t c, std::string_view msg, std::string_view content = {}) {
+        // An answer is one packet, and a packet's length field has 16 bits (§1): a
+        // longer answer (list-services with many long names, session-info of a peer
+        // in thousands of groups) would desynchronise the client's stream.
+        if (content.size() > proto::max_payload - 4) {
+            out.diagnose(ss.client, std::string(cmd) + ": answer of " + std::to_string(content.size()) +
+                                        " bytes does not fit one packet");
+            c = code::limit_exceeded;
+            msg = "limit: answer does not fit one packet";
+            content = {};
+        }
         out.send(ss.client, packet_type::response, ss.client_id, c, msg, proto::as_bytes(content));
         if (proto::is_error(c)) drop_session(s);
     };
