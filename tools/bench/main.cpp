@@ -276,8 +276,10 @@ private:
         };
         out_.details[key + "_calls"] = calls;
         out_.details[key + "_seconds"] = r.seconds;
-        out_.details[key + "_provider_cpu_us_per_call"] = per_call_us(start.provider, end.provider, false);
-        out_.details[key + "_client_cpu_us_per_call"] = per_call_us(start.client, end.client, false);
+        // The peers' CPU from schedstat (ns) when the kernel has it: clock ticks are too coarse there.
+        const bool sched = start.client.sched_seconds >= 0;
+        out_.details[key + "_provider_cpu_us_per_call"] = per_call_us(start.provider, end.provider, sched);
+        out_.details[key + "_client_cpu_us_per_call"] = per_call_us(start.client, end.client, sched);
         std::string extra;
         if (rs_.hub.pid() > 0) {
             const double hub = per_call_us(start.hub, end.hub, false);
@@ -336,6 +338,14 @@ system_result run_system(const std::string& name, const options& opt, const pin_
     return res;
 }
 
+// The 1, 5 and 15 minute load averages: a busy neighbour shows here.
+std::string loadavg() {
+    std::ifstream in("/proc/loadavg");
+    std::string a, b, c;
+    in >> a >> b >> c;
+    return a + " " + b + " " + c;
+}
+
 double median(std::vector<double> v) {
     std::sort(v.begin(), v.end());
     const std::size_t n = v.size();
@@ -379,14 +389,26 @@ int run_bench(options opt) {
         if (std::find(opt.only.begin(), opt.only.end(), s) != opt.only.end()) systems.push_back(s);
 
     std::unique_ptr<client_driver> client = make_raw_client();  // --client lib: the library, later
-    run_info info{JUNCTION_VERSION, std::string(client->name()), opt.pin, plan.describe(), cpus,
-                  opt.duration_ms, opt.iterations, opt.connections, opt.in_flight, opt.rounds,
-                  opt.junctiond, systems, opt.workloads};
+    run_info info;
+    info.version = JUNCTION_VERSION;
+    info.client = client->name();
+    info.pin = opt.pin;
+    info.pin_detail = plan.describe();
+    info.cpus = cpus;
+    info.duration_ms = opt.duration_ms;
+    info.iterations = opt.iterations;
+    info.connections = opt.connections;
+    info.in_flight = opt.in_flight;
+    info.rounds = opt.rounds;
+    info.junctiond = opt.junctiond;
+    info.systems = systems;
+    info.workloads = opt.workloads;
 
     pin_self(plan.cpu_for(role::client));
     std::fprintf(stderr, "junction-bench %s: pin %s; %zu CPUs; %u ms per throughput run; %zu iterations\n",
                  JUNCTION_VERSION, plan.describe().c_str(), cpus, opt.duration_ms, opt.iterations);
 
+    info.loadavg_start = loadavg();
     temp_dir tmp;
     // Rounds interleave the systems (direct, relay, junctiond, direct, ...) so that
     // a noisy neighbour's burst lands on all of them alike; each figure is then
@@ -399,6 +421,7 @@ int run_bench(options opt) {
     }
     std::vector<system_result> results;
     for (auto& rounds : per_round) results.push_back(merge_rounds(rounds));
+    info.loadavg_end = loadavg();
 
     std::cout << "\n";
     print_table(std::cout, info, results, opt.markdown);

@@ -119,7 +119,8 @@ void print_table(std::ostream& out, const run_info& info, const std::vector<syst
     out << "junction-bench " << info.version << ": " << info.client << " client; pin " << info.pin_detail
         << "; " << info.cpus << " CPUs; " << info.duration_ms << " ms per throughput run; "
         << info.iterations << " latency samples; " << info.rounds
-        << (info.rounds == 1 ? " round" : " rounds (medians)") << "\n\n";
+        << (info.rounds == 1 ? " round" : " rounds (medians)") << "; load average " << info.loadavg_start
+        << " before, " << info.loadavg_end << " after\n\n";
     std::vector<std::vector<std::string>> rows;
     for (const auto& d : defs) {
         std::vector<std::string> row{d.label, d.unit};
@@ -167,6 +168,8 @@ void write_json(const std::string& path, const run_info& info,
         {"connections", info.connections},
         {"in_flight", info.in_flight},
         {"rounds", info.rounds},
+        {"loadavg_start", info.loadavg_start},
+        {"loadavg_end", info.loadavg_end},
         {"junctiond", info.junctiond},
     };
     json::array systems, workloads;

@@ -51,6 +51,7 @@ struct run_info {
     std::string junctiond;
     std::vector<std::string> systems;  // as asked with --only, in run order
     std::vector<std::string> workloads;
+    std::string loadavg_start, loadavg_end;  // /proc/loadavg: how busy the machine was around us
 };
 
 void print_table(std::ostream& out, const run_info& info, const std::vector<system_result>& results,
