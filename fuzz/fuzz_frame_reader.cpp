@@ -28,7 +28,8 @@ struct seen_frame {
     std::vector<std::uint8_t> payload;
 };
 
-// The stream rules of docs/protocol.md §1, on the whole buffered stream at once.
+// The stream rules of docs/protocol.md §1 (§1.1: version, then type, then length,
+// each judged on the header alone), on the whole buffered stream at once.
 class reference_parser {
 public:
     explicit reference_parser(std::size_t limit) : limit_(limit) {}
@@ -45,6 +46,11 @@ public:
                 std::span<const std::uint8_t, proto::header_size>(buf_.data() + at, proto::header_size));
             if (h.version != proto::protocol_version) {
                 error_ = proto::errc::bad_version;
+                bad_ = h;
+                return out;
+            }
+            if (!proto::is_session_type(h.type)) {
+                error_ = proto::errc::reserved_type;
                 bad_ = h;
                 return out;
             }
@@ -99,6 +105,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             FUZZ_CHECK(f.payload.size() == f.hdr.length);
             FUZZ_CHECK(f.hdr.length <= limit);
             FUZZ_CHECK(f.hdr.version == proto::protocol_version);
+            FUZZ_CHECK(proto::is_session_type(f.hdr.type));
             FUZZ_CHECK(f.wire.size() == proto::header_size + f.payload.size());
             FUZZ_CHECK(f.wire.data() + proto::header_size == f.payload.data());
             const proto::header again = proto::decode_header(

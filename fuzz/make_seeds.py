@@ -90,6 +90,7 @@ write("fuzz_frame_reader", "spec-two-frames-split",
 write("fuzz_frame_reader", "byte-by-byte", frame_reader_seed(65535, [bytes([b]) for b in ok_response]))
 write("fuzz_frame_reader", "bad-version", frame_reader_seed(65535, [b"\x02" + echo_request[1:]]))
 write("fuzz_frame_reader", "over-limit", frame_reader_seed(4, [echo_request]))
+write("fuzz_frame_reader", "reserved-type", frame_reader_seed(65535, [echo_request + packet(5, 7, b"relay")]))
 write("fuzz_frame_reader", "empty-payload", frame_reader_seed(0, [packet(4, 1, b"") * 3]))
 write("fuzz_frame_reader", "stop-early", frame_reader_seed(65535, [echo_request * 3, ok_response], stop_at=1))
 
