@@ -233,6 +233,30 @@ TEST_CASE("partial-packet-timeout-ms closes a half-sent header but not complete 
     CHECK(wait_until([&] { return d.log().find("partial-packet timeout") != std::string::npos; }, due));
 }
 
+TEST_CASE("partial-packet-timeout-ms closes a connection that trickles one packet a byte at a time", "[security][timeouts]") {
+    temp_dir dir;
+    daemon_process d(dir, open_socket({"--partial-packet-timeout-ms", "200"}));
+    raw_client trickle(d.socket());
+    REQUIRE(trickle.request(1, "echo first", due).code() == 200);
+
+    // A 1000-byte REQUEST, one byte every ~50 ms: bytes keep coming, the packet
+    // never completes. The clock runs from the packet's first byte, so the
+    // connection is closed about 200 ms in, not 50 s later.
+    const std::string slow = encode(packet_type::request, 2, "echo " + std::string(995, 'x'));
+    const auto start = clock::now();
+    bool closed = false;
+    for (std::size_t i = 0; i < slow.size() && !closed && clock::now() - start < std::chrono::seconds(5); ++i) {
+        try {
+            trickle.send_raw(slow.substr(i, 1));
+            if (trickle.try_recv(std::chrono::milliseconds(50))) FAIL("unexpected packet");
+        } catch (const std::runtime_error&) {
+            closed = true;  // send failed or end of stream: the daemon closed it
+        }
+    }
+    CHECK(closed);
+    CHECK(clock::now() - start < std::chrono::seconds(3));
+}
+
 TEST_CASE("session-idle-timeout-ms reaps an idle session with 514 to both sides", "[security][timeouts]") {
     temp_dir dir;
     daemon_process d(dir, open_socket({"--session-idle-timeout-ms", "300"}));
