@@ -7,6 +7,7 @@
 //   REQUEST  ─▶ on_request ─▶ handler lookup ─▶ co_spawn(run_handler) or 511
 // Frames for ids we do not know are answered 102 unless they end a session
 // themselves (docs/protocol.md §6.1, mirrored on the client side).
+#include <algorithm>
 #include <sys/un.h>
 
 #include <boost/asio/as_tuple.hpp>

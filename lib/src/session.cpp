@@ -5,6 +5,8 @@
 //   and, for 103 / 102 / 4xx / 5xx, finish() ─▶ the session leaves the
 //   connection's table; receive() returns what is queued, then throws the end
 //   reason (session_ended, or connection_lost when the connection dropped).
+#include <algorithm>
+
 #include "core.hpp"
 #include "junction/proto/status.hpp"
 #include "junction/proto/text.hpp"
