@@ -7,7 +7,9 @@
 // skipped with a warning unless run as root.
 #include <catch2/catch.hpp>
 
+#include <cstring>
 #include <fstream>
+#include <sys/socket.h>
 #include <string>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -255,6 +257,38 @@ TEST_CASE("partial-packet-timeout-ms closes a connection that trickles one packe
     }
     CHECK(closed);
     CHECK(clock::now() - start < std::chrono::seconds(3));
+}
+
+TEST_CASE("partial-packet-timeout-ms also closes a searpc gateway client that leaves a request incomplete",
+          "[security][timeouts][searpc][!mayfail]") {
+    // Known bug (daemon/server.cpp, read_available): the gateway branch never sets
+    // partial_since_ms, so after one complete request a gateway client can hold a
+    // request of up to max-message bytes (16 MiB) open forever, on each of its
+    // max-connections-per-uid connections.
+    temp_dir dir;
+    const std::string gateway = dir.file("searpc.sock");
+    daemon_process d(dir, open_socket({"--searpc-socket", gateway, "--partial-packet-timeout-ms", "200"}));
+    raw_client c(gateway);
+    const std::string body = R"({"service":"nosuch","request":"[\"f\"]"})";
+    std::string request(4, '\0');
+    const auto len = static_cast<std::uint32_t>(body.size());
+    std::memcpy(request.data(), &len, 4);
+    c.send_raw(request + body);
+    // The answer (err_code 501) proves the first request was complete and handled.
+    REQUIRE(wait_until([&] {
+        char buf[256];
+        return ::recv(c.fd(), buf, sizeof buf, MSG_DONTWAIT) > 0;
+    }, due));
+
+    // Then 10 bytes of a request announced as 1000 bytes long, and nothing more.
+    std::string partial(4, '\0');
+    const std::uint32_t big = 1000;
+    std::memcpy(partial.data(), &big, 4);
+    c.send_raw(partial + "{\"service\"");
+    CHECK(wait_until([&] {
+        char buf[256];
+        return ::recv(c.fd(), buf, sizeof buf, MSG_DONTWAIT) == 0;  // end of stream: closed
+    }, due));
 }
 
 TEST_CASE("session-idle-timeout-ms reaps an idle session with 514 to both sides", "[security][timeouts]") {
