@@ -74,7 +74,7 @@ std::vector<std::string> junctiond_argv(const std::string& socket) {
 
 }  // namespace
 
-TEST_CASE("READY=1 is sent once the socket accepts; STATUS= reports counts; STOPPING=1 on SIGTERM",
+TEST_CASE("READY=1 is sent once the socket accepts, STATUS= reports counts, STOPPING=1 on SIGTERM",
           "[systemd][notify]") {
     temp_dir dir;
     notify_socket notify(dir.file("notify"));
