@@ -302,6 +302,7 @@ awaitable<boost::json::object> client::call_result(std::string function, boost::
 
 const std::string& client::service() const noexcept { return pool_->service; }
 const options& client::settings() const noexcept { return pool_->opts; }
+void client::set_timeout(duration timeout) noexcept { pool_->opts.timeout = timeout; }
 std::size_t client::open_sessions() const noexcept { return pool_->busy + pool_->idle.size(); }
 std::size_t client::idle_sessions() const noexcept { return pool_->idle.size(); }
 void client::close() noexcept { pool_->drop_idle(); }

@@ -255,6 +255,8 @@ public:
 
     const std::string& service() const noexcept;
     const options& settings() const noexcept;
+    // For calls started from now on; calls in flight keep their deadline.
+    void set_timeout(duration timeout) noexcept;
     // Sessions open now (idle and in use), and of those the idle ones.
     std::size_t open_sessions() const noexcept;
     std::size_t idle_sessions() const noexcept;

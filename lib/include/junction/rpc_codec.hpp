@@ -318,6 +318,7 @@ Tuple args_from_json(std::string_view function, const boost::json::array& args) 
                                                ": " + why);
             return std::move(*v);
         };
+        (void)arg;  // unused for functions without parameters
         // Braced initialisation: the arguments convert left to right.
         return Tuple{arg(std::integral_constant<std::size_t, I>{})...};
     }(std::make_index_sequence<n>{});
