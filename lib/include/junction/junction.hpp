@@ -5,5 +5,6 @@
 #include "junction/connection.hpp"
 #include "junction/error.hpp"
 #include "junction/packet.hpp"
+#include "junction/provider.hpp"
 #include "junction/socket_path.hpp"
 #include "junction/sync_client.hpp"
