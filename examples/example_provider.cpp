@@ -1,12 +1,17 @@
-// example-provider: serves `example.hello` through junctiond.
+// example-provider: serves `example.hello` through junctiond, and keeps
+// serving it across junctiond's restarts.
 //
-//   example-provider [--socket PATH] [--service NAME]
+//   example-provider [--socket PATH] [--service NAME] [--exit-on-disconnect]
 //
-// Flow: connect ─▶ register the service ─▶ print "ready" ─▶ for each REQUEST
-// the library spawns hello(): RESPONSE "200 OK" + "hello, <args>", then every
-// UPDATE's content comes back as RESPONSE 200, until the client ends the
-// session (103) or stays idle too long. Exits 0 on SIGINT/SIGTERM, 1 when
-// junctiond goes away or refuses the name.
+// Flow: junction::provider connects, registers the service and prints "ready"
+// (again after every reconnection) ─▶ for each REQUEST the library spawns
+// hello(): RESPONSE "200 OK" + "hello, <args>", then every UPDATE's content
+// comes back as RESPONSE 200, until the client ends the session (103) or stays
+// idle too long. When junctiond goes away (restart, crash) the provider
+// reconnects with backoff and registers again; a name held by someone else is
+// retried the same way. Exits 0 on SIGINT/SIGTERM. With --exit-on-disconnect
+// it exits 1 instead of retrying (junctiond not there, gone, or the name taken),
+// for supervisors that restart it themselves.
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -16,9 +21,8 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
-#include <boost/asio/this_coro.hpp>
 
-#include "junction/connection.hpp"
+#include "junction/provider.hpp"
 
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
@@ -51,6 +55,7 @@ awaitable<void> hello(std::shared_ptr<junction::incoming_session> in) {
 struct options {
     std::string socket = junction::default_socket_path();
     std::string service = "example.hello";
+    bool exit_on_disconnect = false;
 };
 
 bool parse(int argc, char** argv, options& o) {
@@ -58,22 +63,14 @@ bool parse(int argc, char** argv, options& o) {
         const std::string a = argv[i];
         if ((a == "--socket" || a == "--service") && i + 1 < argc) {
             (a == "--socket" ? o.socket : o.service) = argv[++i];
+        } else if (a == "--exit-on-disconnect") {
+            o.exit_on_disconnect = true;
         } else {
-            std::cerr << "usage: example-provider [--socket PATH] [--service NAME]\n";
+            std::cerr << "usage: example-provider [--socket PATH] [--service NAME] [--exit-on-disconnect]\n";
             return false;
         }
     }
     return true;
-}
-
-awaitable<void> serve(options o, std::shared_ptr<junction::connection>& out) {
-    const auto ex = co_await asio::this_coro::executor;
-    out = co_await junction::connection::connect(ex, o.socket);
-    co_await out->register_service(o.service, hello, 5s);
-    std::cout << "ready: serving " << o.service << " on " << o.socket << std::endl;
-    while (!co_await out->wait_closed(1h)) {
-    }
-    throw std::system_error(out->last_error(), "serving " + o.service);
 }
 
 }  // namespace
@@ -82,15 +79,24 @@ int main(int argc, char** argv) {
     options o;
     if (!parse(argc, argv, o)) return 2;
     asio::io_context io(1);
-    std::shared_ptr<junction::connection> conn;
+    junction::provider provider(io.get_executor(), {
+        .socket = o.socket,
+        .retry = !o.exit_on_disconnect,
+        .log = [](std::string_view line) { std::cerr << "example-provider: " << line << std::endl; },
+        .on_state = [&o](junction::provider_state s) {
+            if (s == junction::provider_state::registered)
+                std::cout << "ready: serving " << o.service << " on " << o.socket << std::endl;
+        },
+    });
+    provider.add_service(o.service, hello);
+
     int status = 0;
     asio::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](boost::system::error_code ec, int) {
-        if (ec) return;
-        if (conn) conn->close();
-        io.stop();
+        if (!ec) provider.stop();
     });
-    asio::co_spawn(io, serve(o, conn), [&](std::exception_ptr e) {
+    asio::co_spawn(io, provider.run(), [&](std::exception_ptr e) {
+        signals.cancel();
         if (!e) return;
         try {
             std::rethrow_exception(e);
@@ -98,7 +104,6 @@ int main(int argc, char** argv) {
             std::cerr << "example-provider: " << ex.what() << "\n";
         }
         status = 1;
-        io.stop();
     });
     io.run();
     return status;
