@@ -64,7 +64,8 @@ error ended_error(const std::string& service, const packet& p, bool opening) {
 }
 
 std::system_error timeout_error(const std::string& what, duration d) {
-    return std::system_error(make_error_code(junction::errc::timeout), what + ": no answer within " + millis(d));
+    return std::system_error(make_error_code(junction::errc::timeout),
+                             what + ": no answer within " + millis(d));
 }
 
 std::system_error protocol_error(const std::string& what) {
@@ -78,7 +79,8 @@ struct lease {
     std::shared_ptr<session> s;
     bool reusable = false;
 
-    lease(std::shared_ptr<client_pool> p, std::shared_ptr<session> sess) : pool(std::move(p)), s(std::move(sess)) {}
+    lease(std::shared_ptr<client_pool> p, std::shared_ptr<session> sess)
+        : pool(std::move(p)), s(std::move(sess)) {}
     lease(const lease&) = delete;
     lease& operator=(const lease&) = delete;
     ~lease() {
@@ -101,7 +103,8 @@ awaitable<bool> wait_for_release(client_pool& pool, clock::time_point deadline) 
     auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
     const asio::cancellation_state cs = co_await asio::this_coro::cancellation_state;
     if (cs.cancelled() != asio::cancellation_type::none)
-        throw std::system_error(std::make_error_code(std::errc::operation_canceled), "rpc " + pool.service);
+        throw std::system_error(std::make_error_code(std::errc::operation_canceled),
+                                "rpc " + pool.service);
     co_return ec == asio::error::operation_aborted;
 }
 
@@ -123,18 +126,22 @@ awaitable<packet> next_response(session& s, clock::time_point deadline, const st
 // REQUEST <service>, RESPONSE 200.
 awaitable<std::shared_ptr<session>> open_one(client_pool& pool, clock::time_point deadline) {
     auto s = co_await pool.conn->open(pool.service);
-    const packet p = co_await next_response(*s, deadline, "rpc " + pool.service + ": open", pool.opts.timeout);
+    const packet p =
+        co_await next_response(*s, deadline, "rpc " + pool.service + ": open", pool.opts.timeout);
     if (p.code == proto::code::ok) co_return s;
     if (p.ends_session()) throw ended_error(pool.service, p, true);
-    throw protocol_error("rpc " + pool.service + ": expected 200 to the REQUEST, got " + p.code_line());
+    throw protocol_error("rpc " + pool.service + ": expected 200 to the REQUEST, got " +
+                         p.code_line());
 }
 
-awaitable<std::shared_ptr<session>> acquire(std::shared_ptr<client_pool> pool, clock::time_point deadline) {
+awaitable<std::shared_ptr<session>> acquire(std::shared_ptr<client_pool> pool,
+                                            clock::time_point deadline) {
     const std::size_t most = std::max<std::size_t>(pool->opts.max_sessions, 1);
     for (;;) {  // bounded: every round returns, throws, or waits until a release or the deadline
         if (!pool->conn->is_open()) {
-            throw std::system_error(make_error_code(junction::errc::connection_lost),
-                                    "rpc " + pool->service + ": the connection to junctiond is closed");
+            throw std::system_error(
+                make_error_code(junction::errc::connection_lost),
+                "rpc " + pool->service + ": the connection to junctiond is closed");
         }
         while (!pool->idle.empty()) {
             auto s = std::move(pool->idle.back());
@@ -172,7 +179,8 @@ enum class after_failure { nothing, send_timeout_end, send_limit_end, drain_end 
 awaitable<boost::json::object> call_on(std::shared_ptr<client_pool> pool, std::string function,
                                        boost::json::array args) {
     const auto started = clock::now();
-    const auto deadline = started + std::min(pool->opts.timeout, duration(clock::time_point::max() - started));
+    const auto deadline =
+        started + std::min(pool->opts.timeout, duration(clock::time_point::max() - started));
     const std::string what = "rpc " + pool->service + "." + function;
 
     chunk_writer w(encode_call(function, args), wire::call, wire::call_text);
@@ -195,7 +203,8 @@ awaitable<boost::json::object> call_on(std::shared_ptr<client_pool> pool, std::s
             const packet p = co_await next_response(s, deadline, what, pool->opts.timeout);
             if (p.code == wire::more) continue;
             if (p.ends_session()) throw ended_error(pool->service, p, false);
-            throw protocol_error(what + ": expected 302 MORE for the next call chunk, got " + p.code_line());
+            throw protocol_error(what + ": expected 302 MORE for the next call chunk, got " +
+                                 p.code_line());
         }
         message_reader reader(wire::ret, pool->opts.max_message);
         for (;;) {  // the result, one chunk per round
@@ -215,7 +224,8 @@ awaitable<boost::json::object> call_on(std::shared_ptr<client_pool> pool, std::s
                     throw error(err::limit, what + ": result over the message limit of " +
                                                 std::to_string(pool->opts.max_message) + " bytes");
                 case message_reader::step::unexpected:
-                    throw protocol_error(what + ": expected 311 or 312 for the result, got " + p.code_line());
+                    throw protocol_error(what + ": expected 311 or 312 for the result, got " +
+                                         p.code_line());
             }
         }
     } catch (const std::system_error& e) {
@@ -227,7 +237,8 @@ awaitable<boost::json::object> call_on(std::shared_ptr<client_pool> pool, std::s
         failure = std::current_exception();
     }
     switch (then) {
-        case after_failure::nothing: break;
+        case after_failure::nothing:
+            break;
         case after_failure::send_timeout_end:
             // Tell the provider why (as the searpc gateway does); the session is not reused.
             if (!s.ended()) {
@@ -266,7 +277,9 @@ awaitable<boost::json::object> call_on(std::shared_ptr<client_pool> pool, std::s
 
 client::client(std::shared_ptr<connection> conn, std::string service, options opts)
     : pool_(std::make_shared<detail::client_pool>()) {
-    if (!conn) throw std::system_error(std::make_error_code(std::errc::invalid_argument), "rpc::client: no connection");
+    if (!conn)
+        throw std::system_error(std::make_error_code(std::errc::invalid_argument),
+                                "rpc::client: no connection");
     if (!proto::valid_service_name(service))
         throw std::system_error(std::make_error_code(std::errc::invalid_argument),
                                 "rpc::client: invalid service name \"" + service + "\"");
@@ -292,7 +305,8 @@ client& client::operator=(client&& o) noexcept {
 awaitable<boost::json::value> client::call_json(std::string function, boost::json::array args) {
     return [](std::shared_ptr<detail::client_pool> pool, std::string f,
               boost::json::array a) -> awaitable<boost::json::value> {
-        co_return result_value(co_await detail::call_on(std::move(pool), std::move(f), std::move(a)));
+        co_return result_value(
+            co_await detail::call_on(std::move(pool), std::move(f), std::move(a)));
     }(pool_, std::move(function), std::move(args));
 }
 
@@ -300,11 +314,23 @@ awaitable<boost::json::object> client::call_result(std::string function, boost::
     return detail::call_on(pool_, std::move(function), std::move(args));
 }
 
-const std::string& client::service() const noexcept { return pool_->service; }
-const options& client::settings() const noexcept { return pool_->opts; }
-void client::set_timeout(duration timeout) noexcept { pool_->opts.timeout = timeout; }
-std::size_t client::open_sessions() const noexcept { return pool_->busy + pool_->idle.size(); }
-std::size_t client::idle_sessions() const noexcept { return pool_->idle.size(); }
-void client::close() noexcept { pool_->drop_idle(); }
+const std::string& client::service() const noexcept {
+    return pool_->service;
+}
+const options& client::settings() const noexcept {
+    return pool_->opts;
+}
+void client::set_timeout(duration timeout) noexcept {
+    pool_->opts.timeout = timeout;
+}
+std::size_t client::open_sessions() const noexcept {
+    return pool_->busy + pool_->idle.size();
+}
+std::size_t client::idle_sessions() const noexcept {
+    return pool_->idle.size();
+}
+void client::close() noexcept {
+    pool_->drop_idle();
+}
 
 }  // namespace junction::rpc

@@ -31,15 +31,17 @@ namespace {
 using clock = std::chrono::steady_clock;
 
 // A wait for the rest of the session (no deadline) when `d` is zero.
-duration or_forever(duration d) { return d > duration::zero() ? d : duration::max(); }
+duration or_forever(duration d) {
+    return d > duration::zero() ? d : duration::max();
+}
 
 bool is_keepalive(std::uint16_t code) {
     return code == proto::code::proc_keepalive || code == proto::code::proc_alive;
 }
 
 std::string limit_text(std::size_t bytes, std::size_t limit, std::string_view what) {
-    return std::string(what) + " of " + std::to_string(bytes) + " bytes is over the message limit of " +
-           std::to_string(limit) + " bytes";
+    return std::string(what) + " of " + std::to_string(bytes) +
+           " bytes is over the message limit of " + std::to_string(limit) + " bytes";
 }
 
 awaitable<std::string> handle_call(std::shared_ptr<const service_table> t, std::string text) {
@@ -80,16 +82,17 @@ struct next_update_result {
 awaitable<next_update_result> next_update(incoming_session& in, duration wait) {
     using outcome = next_update_result::outcome;
     const auto now = clock::now();
-    const auto deadline = wait >= clock::time_point::max() - now ? clock::time_point::max() : now + wait;
+    const auto deadline =
+        wait >= clock::time_point::max() - now ? clock::time_point::max() : now + wait;
     for (;;) {  // bounded by the deadline: every round consumes a packet
         packet p;
         try {
             p = co_await in.receive(deadline - clock::now());
         } catch (const std::system_error& e) {
             // The library throws; here these are expected outcomes.
-            co_return next_update_result{e.code() == junction::errc::timeout ? outcome::timed_out
-                                                                             : outcome::session_over,
-                                         {}};
+            co_return next_update_result{
+                e.code() == junction::errc::timeout ? outcome::timed_out : outcome::session_over,
+                {}};
         }
         if (p.ends_session()) co_return next_update_result{outcome::session_over, std::move(p)};
         if (!is_keepalive(p.code)) co_return next_update_result{outcome::update, std::move(p)};
@@ -113,7 +116,8 @@ awaitable<std::optional<std::string>> receive_call(const service_table& t, incom
     message_reader reader(wire::call, t.opts.max_message);
     for (;;) {  // bounded: each round is one chunk within the message limit
         const bool idle = !reader.in_progress();
-        const auto next = co_await next_update(in, idle ? or_forever(t.opts.idle_timeout) : t.opts.timeout);
+        const auto next =
+            co_await next_update(in, idle ? or_forever(t.opts.idle_timeout) : t.opts.timeout);
         if (next.how == outcome::session_over) co_return std::nullopt;
         if (next.how == outcome::timed_out) {
             co_await send(in, proto::code::keepalive_timeout,
@@ -129,11 +133,13 @@ awaitable<std::optional<std::string>> receive_call(const service_table& t, incom
                 co_return reader.take();
             case message_reader::step::too_large:
                 co_await send(in, proto::code::limit_exceeded,
-                              "limit: message size: call over " + std::to_string(t.opts.max_message) + " bytes");
+                              "limit: message size: call over " +
+                                  std::to_string(t.opts.max_message) + " bytes");
                 co_return std::nullopt;
             case message_reader::step::unexpected:
                 co_await send(in, proto::code::bad_args,
-                              "rpc: expected UPDATE 301 (call) or 312 (call chunk), got " + std::to_string(p.code));
+                              "rpc: expected UPDATE 301 (call) or 312 (call chunk), got " +
+                                  std::to_string(p.code));
                 co_return std::nullopt;
         }
     }
@@ -150,7 +156,8 @@ awaitable<bool> send_result(const service_table& t, incoming_session& in, std::s
         const auto next = co_await next_update(in, t.opts.timeout);
         if (next.how == outcome::session_over) co_return false;
         if (next.how == outcome::timed_out) {
-            co_await send(in, proto::code::keepalive_timeout, "timeout: no 302 MORE for the result");
+            co_await send(in, proto::code::keepalive_timeout,
+                          "timeout: no 302 MORE for the result");
             co_return false;
         }
         if (next.p.code != wire::more) {
@@ -163,7 +170,8 @@ awaitable<bool> send_result(const service_table& t, incoming_session& in, std::s
     co_return true;
 }
 
-awaitable<void> serve_session(std::shared_ptr<const service_table> t, std::shared_ptr<incoming_session> in) {
+awaitable<void> serve_session(std::shared_ptr<const service_table> t,
+                              std::shared_ptr<incoming_session> in) {
     if (!co_await send(*in, proto::code::ok, "OK")) co_return;
     for (;;) {  // one call per round, until the session is over
         auto text = co_await receive_call(*t, *in);
@@ -183,12 +191,17 @@ service::service(std::string name, service_options opts)
     table_->opts = opts;
 }
 
-const std::string& service::name() const noexcept { return table_->name; }
-const service_options& service::options() const noexcept { return table_->opts; }
+const std::string& service::name() const noexcept {
+    return table_->name;
+}
+const service_options& service::options() const noexcept {
+    return table_->opts;
+}
 
 service& service::bind_json(std::string function, json_function f) {
-    if (!f) throw std::system_error(std::make_error_code(std::errc::invalid_argument),
-                                    "rpc::service::bind " + function + ": empty function");
+    if (!f)
+        throw std::system_error(std::make_error_code(std::errc::invalid_argument),
+                                "rpc::service::bind " + function + ": empty function");
     table_->functions[std::move(function)] = std::make_shared<const json_function>(std::move(f));
     return *this;
 }
@@ -198,7 +211,8 @@ bool service::contains(std::string_view function) const {
 }
 
 connection::handler service::handler() const {
-    return [t = std::shared_ptr<const detail::service_table>(table_)](std::shared_ptr<incoming_session> in) {
+    return [t = std::shared_ptr<const detail::service_table>(table_)](
+               std::shared_ptr<incoming_session> in) {
         return detail::serve_session(t, std::move(in));
     };
 }
@@ -207,7 +221,8 @@ awaitable<void> service::register_on(connection& conn, duration timeout) const {
     return conn.register_service(table_->name, handler(), timeout);
 }
 
-awaitable<void> service::register_on(const std::shared_ptr<connection>& conn, duration timeout) const {
+awaitable<void> service::register_on(const std::shared_ptr<connection>& conn,
+                                     duration timeout) const {
     return register_on(*conn, timeout);
 }
 

@@ -7,14 +7,13 @@
 // thread, so calls from several caller threads need no lock.
 #include "junction/rpc_sync.hpp"
 
-#include <future>
-#include <thread>
-
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_future.hpp>
+#include <future>
+#include <thread>
 
 #include "junction/proto/text.hpp"
 #include "junction/rpc.hpp"
@@ -32,7 +31,8 @@ struct sync_client::impl {
                     io.run();
                     return;
                 } catch (...) {
-                    // Every coroutine here reports through its future; keep the loop alive regardless.
+                    // Every coroutine here reports through its future; keep the loop alive
+                    // regardless.
                 }
             }
         });
@@ -93,7 +93,8 @@ sync_client& sync_client::operator=(sync_client&&) noexcept = default;
 
 boost::json::object sync_client::call_result(std::string_view function, boost::json::array args) {
     return impl_->run<boost::json::object>(
-        [i = impl_.get(), f = std::string(function), a = std::move(args)]() mutable -> awaitable<boost::json::object> {
+        [i = impl_.get(), f = std::string(function),
+         a = std::move(args)]() mutable -> awaitable<boost::json::object> {
             const auto c = co_await i->connected();
             co_return co_await c->call_result(std::move(f), std::move(a));
         });
@@ -103,8 +104,12 @@ boost::json::value sync_client::call_json(std::string_view function, boost::json
     return result_value(call_result(function, std::move(args)));
 }
 
-const std::string& sync_client::service() const noexcept { return impl_->service; }
-const options& sync_client::settings() const noexcept { return impl_->opts; }
+const std::string& sync_client::service() const noexcept {
+    return impl_->service;
+}
+const options& sync_client::settings() const noexcept {
+    return impl_->opts;
+}
 
 void sync_client::close() {
     impl_->run<void>([i = impl_.get()]() -> awaitable<void> {

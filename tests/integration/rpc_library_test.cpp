@@ -2,10 +2,10 @@
 // junctiond (docs/protocol.md §9): typed results of every kind, error results,
 // large calls and results, limits, the session pool, concurrency, timeouts,
 // providers going away and coming back, and the blocking rpc::sync_client.
-#include "rpc_support.hpp"
-
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/read.hpp>
+
+#include "rpc_support.hpp"
 
 using namespace junction::test;
 using namespace rpc_test;
@@ -24,7 +24,8 @@ awaitable<std::shared_ptr<connection>> provide(asio::any_io_executor ex, const s
 
 }  // namespace
 
-TEST_CASE("rpc: typed results of every kind (int, string, bool, null, object, list, coroutine)", "[rpc]") {
+TEST_CASE("rpc: typed results of every kind (int, string, bool, null, object, list, coroutine)",
+          "[rpc]") {
     temp_dir dir;
     daemon_process d(dir);
     run_async([&](asio::any_io_executor ex) -> awaitable<void> {
@@ -74,7 +75,8 @@ TEST_CASE("rpc: typed results of every kind (int, string, bool, null, object, li
     });
 }
 
-TEST_CASE("rpc: error results (500 no such function, 511 wrong arguments, 520 threw, own code)", "[rpc]") {
+TEST_CASE("rpc: error results (500 no such function, 511 wrong arguments, 520 threw, own code)",
+          "[rpc]") {
     temp_dir dir;
     daemon_process d(dir);
     run_async([&](asio::any_io_executor ex) -> awaitable<void> {
@@ -143,14 +145,16 @@ TEST_CASE("rpc: a 10 MiB result and a 1 MiB argument travel in chunks", "[rpc][l
     });
 }
 
-TEST_CASE("rpc: a result of exactly max-message passes daemon, client and provider; one byte more is 517",
-          "[rpc][limit]") {
+TEST_CASE(
+    "rpc: a result of exactly max-message passes daemon, client and provider; one byte more is 517",
+    "[rpc][limit]") {
     constexpr std::size_t limit = 300000;
     temp_dir dir;
     daemon_process d(dir, {"--max-message", std::to_string(limit)});
     // big(n) returns {"ret":"<n bytes>"}: n + 10 bytes of content.
     std::size_t n = limit - 10 - 15 - 4 * 13;
-    for (std::size_t guard = 0; guard < 100 && rpc::chunk_writer::payload_size(n + 10 + 1, rpc::wire::ret_text) <= limit;
+    for (std::size_t guard = 0;
+         guard < 100 && rpc::chunk_writer::payload_size(n + 10 + 1, rpc::wire::ret_text) <= limit;
          ++guard)
         ++n;
     REQUIRE(rpc::chunk_writer::payload_size(n + 10, rpc::wire::ret_text) == limit);
@@ -163,14 +167,16 @@ TEST_CASE("rpc: a result of exactly max-message passes daemon, client and provid
         // One byte more: the provider answers with an error result instead.
         const auto e = co_await rpc_error_of(calc.call("big", n + 1));
         CHECK(e.first == 517);
-        CHECK(e.second == "result of " + std::to_string(limit + 1) + " bytes is over the message limit of " +
-                              std::to_string(limit) + " bytes");
+        CHECK(e.second == "result of " + std::to_string(limit + 1) +
+                              " bytes is over the message limit of " + std::to_string(limit) +
+                              " bytes");
         const auto after = co_await calc.call<int>("add", 2, 40);
         CHECK(after == 42);
     });
 }
 
-TEST_CASE("rpc: calls and results over the message limit fail with 517 wherever it is enforced", "[rpc][limit]") {
+TEST_CASE("rpc: calls and results over the message limit fail with 517 wherever it is enforced",
+          "[rpc][limit]") {
     temp_dir dir;
     daemon_process d(dir, {"--max-message", "200000"});
     run_async([&](asio::any_io_executor ex) -> awaitable<void> {
@@ -183,10 +189,12 @@ TEST_CASE("rpc: calls and results over the message limit fail with 517 wherever 
         SECTION("the client refuses a call over its limit before sending it") {
             const std::string arg(150000, 'a');
             const std::size_t size = rpc::chunk_writer::payload_size(
-                rpc::encode_call("length", json::array{json::string(arg)}).size(), rpc::wire::call_text);
+                rpc::encode_call("length", json::array{json::string(arg)}).size(),
+                rpc::wire::call_text);
             const auto e = co_await rpc_error_of(small.call("length", arg));
-            CHECK(e == std::pair<int, std::string>{517, "rpc calc.length: call of " + std::to_string(size) +
-                                                            " bytes is over the message limit of 100000 bytes"});
+            CHECK(e == std::pair<int, std::string>{
+                           517, "rpc calc.length: call of " + std::to_string(size) +
+                                    " bytes is over the message limit of 100000 bytes"});
             CHECK(small.open_sessions() == 0);
         }
         SECTION("the client ends the session when a result passes its limit") {
@@ -194,7 +202,8 @@ TEST_CASE("rpc: calls and results over the message limit fail with 517 wherever 
             CHECK(before == 2);
             const auto e = co_await rpc_error_of(small.call("big", 150000));
             CHECK(e.first == 517);
-            CHECK(e.second.find("result over the message limit of 100000 bytes") != std::string::npos);
+            CHECK(e.second.find("result over the message limit of 100000 bytes") !=
+                  std::string::npos);
             CHECK(small.open_sessions() == 0);
             const auto after = co_await small.call<int>("add", 2, 40);
             CHECK(after == 42);  // on a new session
@@ -228,7 +237,8 @@ TEST_CASE("rpc: a call over the provider's limit ends the session with 517", "[r
     });
 }
 
-TEST_CASE("rpc: concurrent calls from one client use separate sessions, up to max_sessions", "[rpc][pool]") {
+TEST_CASE("rpc: concurrent calls from one client use separate sessions, up to max_sessions",
+          "[rpc][pool]") {
     temp_dir dir;
     daemon_process d(dir);
     auto meter = std::make_shared<concurrency_meter>();
@@ -240,10 +250,11 @@ TEST_CASE("rpc: concurrent calls from one client use separate sessions, up to ma
             int done = 0, ok = 0;
             async_event all(ex);
             for (int i = 0; i < calls; ++i) {
-                asio::co_spawn(ex, c.call<int>("slow_add", i, 1, 150), [&, i](std::exception_ptr e, int r) {
-                    if (!e && r == i + 1) ++ok;
-                    if (++done == calls) all.set();
-                });
+                asio::co_spawn(ex, c.call<int>("slow_add", i, 1, 150),
+                               [&, i](std::exception_ptr e, int r) {
+                                   if (!e && r == i + 1) ++ok;
+                                   if (++done == calls) all.set();
+                               });
             }
             co_await all.wait(20s);
             co_return ok;
@@ -275,15 +286,17 @@ TEST_CASE("rpc: waiting for a free session is bounded by the timeout", "[rpc][po
     daemon_process d(dir);
     run_async([&](asio::any_io_executor ex) -> awaitable<void> {
         async_event sleeping(ex);
-        auto provider = co_await provide(ex, d.socket(), calc_service({}, nullptr, [&] { sleeping.set(); }));
+        auto provider =
+            co_await provide(ex, d.socket(), calc_service({}, nullptr, [&] { sleeping.set(); }));
         rpc::client calc(co_await connection::connect(ex, d.socket()), "calc",
                          {.timeout = 5s, .max_sessions = 1});
         std::error_code slow_result;
         async_event slow_done(ex);
-        asio::co_spawn(ex, system_error_of(calc.call("sleep", 1000)), [&](std::exception_ptr, std::error_code ec) {
-            slow_result = ec;
-            slow_done.set();
-        });
+        asio::co_spawn(ex, system_error_of(calc.call("sleep", 1000)),
+                       [&](std::exception_ptr, std::error_code ec) {
+                           slow_result = ec;
+                           slow_done.set();
+                       });
         // The one session is busy once the provider runs the sleep.
         const auto busy = co_await sleeping.wait(5s);
         REQUIRE(busy);
@@ -303,7 +316,8 @@ TEST_CASE("rpc: waiting for a free session is bounded by the timeout", "[rpc][po
     });
 }
 
-TEST_CASE("rpc: a call that times out ends its session with UPDATE 514 and is not reused", "[rpc][timeout]") {
+TEST_CASE("rpc: a call that times out ends its session with UPDATE 514 and is not reused",
+          "[rpc][timeout]") {
     temp_dir dir;
     daemon_process d(dir);
     // A provider that answers the REQUEST and then never answers a call.
@@ -340,7 +354,8 @@ TEST_CASE("rpc: a call that times out ends its session with UPDATE 514 and is no
     CHECK(end->message() == "call timed out");
 }
 
-TEST_CASE("rpc: 20 connections x 10 calls at once all get their own results", "[rpc][concurrency]") {
+TEST_CASE("rpc: 20 connections x 10 calls at once all get their own results",
+          "[rpc][concurrency]") {
     temp_dir dir;
     daemon_process d(dir);
     run_async([&](asio::any_io_executor ex) -> awaitable<void> {
@@ -352,11 +367,16 @@ TEST_CASE("rpc: 20 connections x 10 calls at once all get their own results", "[
             asio::co_spawn(
                 ex,
                 [&, c]() -> awaitable<void> {
-                    rpc::client calc(co_await connection::connect(ex, d.socket()), "calc", {.timeout = 20s});
+                    rpc::client calc(co_await connection::connect(ex, d.socket()), "calc",
+                                     {.timeout = 20s});
                     for (int i = 0; i < calls; ++i) {
                         const int r = co_await calc.call<int>("slow_add", c * 1000, i, i % 3);
-                        const std::string g = co_await calc.call<std::string>("greet", std::to_string(c) + "/" + std::to_string(i));
-                        (r == c * 1000 + i && g == "hello, " + std::to_string(c) + "/" + std::to_string(i)) ? ++right : ++wrong;
+                        const std::string g = co_await calc.call<std::string>(
+                            "greet", std::to_string(c) + "/" + std::to_string(i));
+                        (r == c * 1000 + i &&
+                         g == "hello, " + std::to_string(c) + "/" + std::to_string(i))
+                            ? ++right
+                            : ++wrong;
                     }
                 },
                 [&](std::exception_ptr e) {
@@ -371,7 +391,8 @@ TEST_CASE("rpc: 20 connections x 10 calls at once all get their own results", "[
     });
 }
 
-TEST_CASE("rpc: after the provider goes away, the next call opens a new session and succeeds", "[rpc][restart]") {
+TEST_CASE("rpc: after the provider goes away, the next call opens a new session and succeeds",
+          "[rpc][restart]") {
     temp_dir dir;
     daemon_process d(dir);
     run_async([&](asio::any_io_executor ex) -> awaitable<void> {
@@ -396,8 +417,10 @@ TEST_CASE("rpc: after the provider goes away, the next call opens a new session 
     });
 }
 
-TEST_CASE("rpc: provider killed with SIGKILL mid-call: 515 at once, then a new provider serves the same client",
-          "[rpc][restart]") {
+TEST_CASE(
+    "rpc: provider killed with SIGKILL mid-call: 515 at once, then a new provider serves the same "
+    "client",
+    "[rpc][restart]") {
     temp_dir dir;
     daemon_process d(dir);
     forked_provider first(d.socket());
@@ -410,15 +433,17 @@ TEST_CASE("rpc: provider killed with SIGKILL mid-call: 515 at once, then a new p
         std::pair<int, std::string> failed{0, ""};
         steady::time_point failed_at{};
         async_event call_done(ex);
-        asio::co_spawn(ex, rpc_error_of(calc.call("sleep", 15000)), [&](std::exception_ptr e, auto r) {
-            if (!e) failed = r;
-            failed_at = steady::now();
-            call_done.set();
-        });
+        asio::co_spawn(ex, rpc_error_of(calc.call("sleep", 15000)),
+                       [&](std::exception_ptr e, auto r) {
+                           if (!e) failed = r;
+                           failed_at = steady::now();
+                           call_done.set();
+                       });
         asio::posix::stream_descriptor notify(ex, ::dup(first.notify_fd()));
         char c = 0;
         for (int guard = 0; guard < 16 && c != 'S'; ++guard) {  // 'S': the sleep call started
-            auto [ec, n] = co_await asio::async_read(notify, asio::buffer(&c, 1), asio::as_tuple(asio::use_awaitable));
+            auto [ec, n] = co_await asio::async_read(notify, asio::buffer(&c, 1),
+                                                     asio::as_tuple(asio::use_awaitable));
             if (ec) break;
         }
         REQUIRE(c == 'S');

@@ -7,19 +7,11 @@
 // Every wait has a deadline; nothing sleeps to synchronise.
 #pragma once
 
-#include <catch2/catch.hpp>
-
-#include <atomic>
-#include <csignal>
-#include <future>
-#include <optional>
 #include <poll.h>
-#include <stdexcept>
-#include <string>
 #include <sys/wait.h>
-#include <thread>
 #include <unistd.h>
 
+#include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -28,10 +20,16 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/json/parse.hpp>
+#include <catch2/catch.hpp>
+#include <csignal>
+#include <future>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
 
 #include "harness.hpp"
-#include <boost/json/parse.hpp>
-
 #include "junction/rpc.hpp"
 
 namespace rpc_test {
@@ -90,8 +88,9 @@ private:
 // Waits until junctiond no longer lists `service`, asking on `conn`. Everything
 // junctiond sent to `conn` before its last answer (a 515 for a session of the
 // service, say) has then been delivered.
-inline awaitable<bool> wait_unregistered(junction::connection& conn, const std::string& service,
-                                         std::chrono::milliseconds timeout = junction::test::default_timeout) {
+inline awaitable<bool> wait_unregistered(
+    junction::connection& conn, const std::string& service,
+    std::chrono::milliseconds timeout = junction::test::default_timeout) {
     const auto until = std::chrono::steady_clock::now() + timeout;
     while (std::chrono::steady_clock::now() < until) {  // bounded by the deadline
         const auto p = co_await conn.call("list-services", 2s);
@@ -146,7 +145,8 @@ inline rpc::service calc_service(rpc::service_options opts = {},
     svc.bind("nothing", [] {});
     svc.bind("info", [] { return json::object{{"name", "calc"}, {"version", 1}}; });
     svc.bind("users", [] {
-        return json::array{json::object{{"name", "ann"}, {"id", 1}}, json::object{{"name", "bob"}, {"id", 2}}};
+        return json::array{json::object{{"name", "ann"}, {"id", 1}},
+                           json::object{{"name", "bob"}, {"id", 2}}};
     });
     svc.bind("echo", [](const json::value& v) { return v; });
     svc.bind("sum", [](const std::vector<long>& xs) {
@@ -189,14 +189,16 @@ inline std::string big_string(std::size_t n) {
 // A provider on its own io_context thread; ready when constructed.
 class provider_thread {
 public:
-    provider_thread(const std::string& socket, rpc::service svc) : work_(asio::make_work_guard(io_)) {
+    provider_thread(const std::string& socket, rpc::service svc)
+        : work_(asio::make_work_guard(io_)) {
         std::promise<void> ready;
         auto registered = ready.get_future();
         thread_ = std::thread([this] { io_.run(); });
         asio::co_spawn(
             io_,
             [this, socket, svc = std::move(svc)]() -> awaitable<void> {
-                conn_ = co_await junction::connection::connect(co_await asio::this_coro::executor, socket);
+                conn_ = co_await junction::connection::connect(co_await asio::this_coro::executor,
+                                                               socket);
                 co_await svc.register_on(*conn_, 5s);
             },
             [&ready](std::exception_ptr e) {
@@ -268,7 +270,8 @@ public:
     bool wait_for(char what, std::chrono::milliseconds timeout) {
         const auto until = std::chrono::steady_clock::now() + timeout;
         for (;;) {  // bounded by the deadline
-            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                until - std::chrono::steady_clock::now());
             if (left.count() <= 0) return false;
             pollfd p{fd_, POLLIN, 0};
             if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
@@ -301,7 +304,9 @@ private:
                 io,
                 [&]() -> awaitable<void> {
                     conn = co_await junction::connection::connect(io.get_executor(), socket);
-                    co_await calc_service({}, nullptr, [tell] { tell('S'); }).register_on(*conn, 5s);
+                    co_await calc_service({}, nullptr, [tell] {
+                        tell('S');
+                    }).register_on(*conn, 5s);
                     tell('R');
                 },
                 [](std::exception_ptr e) {

@@ -6,13 +6,12 @@
 // rpc_codec.hpp is header-only and needs only Boost.JSON, so this unit layer
 // tests it without the client library (unit_tests links proto and the router,
 // which brings Boost.JSON); hence the include by path.
-#include <catch2/catch.hpp>
+#include "../../lib/include/junction/rpc_codec.hpp"
 
+#include <catch2/catch.hpp>
 #include <map>
 #include <string>
 #include <vector>
-
-#include "../../lib/include/junction/rpc_codec.hpp"
 
 namespace rpc = junction::rpc;
 namespace json = boost::json;
@@ -80,11 +79,13 @@ TEST_CASE("rpc codec: a call is the compact array [\"fname\", args...]", "[rpc][
     CHECK(rpc::encode_call("ping", {}) == R"(["ping"])");
     CHECK(rpc::encode_call("say", rpc::to_json_array("a \"quoted\"\n", true, nullptr)) ==
           R"(["say","a \"quoted\"\n",true,null])");
-    CHECK(rpc::encode_call("f", rpc::to_json_array(json::object{{"k", 1}}, std::vector<int>{1, 2})) ==
-          R"(["f",{"k":1},[1,2]])");
+    CHECK(
+        rpc::encode_call("f", rpc::to_json_array(json::object{{"k", 1}}, std::vector<int>{1, 2})) ==
+        R"(["f",{"k":1},[1,2]])");
 }
 
-TEST_CASE("rpc codec: parse_call accepts any valid JSON array starting with a string", "[rpc][codec]") {
+TEST_CASE("rpc codec: parse_call accepts any valid JSON array starting with a string",
+          "[rpc][codec]") {
     const auto c = rpc::parse_call(" [ \"add\" , 2 ,\n 40 ] ");
     CHECK(c.function == "add");
     CHECK(c.args == json::array{2, 40});
@@ -95,27 +96,31 @@ TEST_CASE("rpc codec: parse_call accepts any valid JSON array starting with a st
 
 TEST_CASE("rpc codec: a bad call is err_code 511 saying what and where", "[rpc][codec]") {
     const auto bad = [](std::string_view text) { return error_of([&] { rpc::parse_call(text); }); };
-    CHECK(bad(R"(["add",2,x])") == std::pair<int, std::string>{511, "bad call: invalid JSON at byte 9: syntax error"});
+    CHECK(bad(R"(["add",2,x])") ==
+          std::pair<int, std::string>{511, "bad call: invalid JSON at byte 9: syntax error"});
     CHECK(bad(R"(["add",2)").second == "bad call: invalid JSON at byte 8: incomplete JSON");
-    CHECK(bad(R"(["add"] 3)").second == "bad call: invalid JSON at byte 8: unexpected data after the value");
+    CHECK(bad(R"(["add"] 3)").second ==
+          "bad call: invalid JSON at byte 8: unexpected data after the value");
     CHECK(bad("").first == 511);
     CHECK(bad(R"({"add":1})").second ==
           "bad call: expected a JSON array [\"function\", arguments...], got object");
-    CHECK(bad("[]").second == "bad call: expected a JSON array [\"function\", arguments...], got an empty array");
+    CHECK(bad("[]").second ==
+          "bad call: expected a JSON array [\"function\", arguments...], got an empty array");
     CHECK(bad("[1,2]").second ==
-          "bad call: expected a JSON array [\"function\", arguments...], got an array starting with integer");
+          "bad call: expected a JSON array [\"function\", arguments...], got an array starting "
+          "with integer");
     CHECK(bad("\"add\"").first == 511);
 }
 
 // --- Arguments ----------------------------------------------------------------------------
 
 TEST_CASE("rpc codec: arguments convert to the parameter types", "[rpc][codec]") {
-    using args = std::tuple<int, std::string, bool, std::nullptr_t, json::object, json::array, json::value,
-                            double, std::optional<int>, std::optional<int>, std::vector<std::string>,
-                            std::map<std::string, int>>;
+    using args = std::tuple<int, std::string, bool, std::nullptr_t, json::object, json::array,
+                            json::value, double, std::optional<int>, std::optional<int>,
+                            std::vector<std::string>, std::map<std::string, int>>;
     const auto a = rpc::args_from_json<args>(
-        "f", json::array{-7, "s", true, nullptr, json::object{{"k", 1}}, json::array{1}, "any", 2, nullptr, 5,
-                         json::array{"x", "y"}, json::object{{"a", 1}}});
+        "f", json::array{-7, "s", true, nullptr, json::object{{"k", 1}}, json::array{1}, "any", 2,
+                         nullptr, 5, json::array{"x", "y"}, json::object{{"a", 1}}});
     CHECK(std::get<0>(a) == -7);
     CHECK(std::get<1>(a) == "s");
     CHECK(std::get<2>(a));
@@ -127,30 +132,42 @@ TEST_CASE("rpc codec: arguments convert to the parameter types", "[rpc][codec]")
     CHECK(std::get<9>(a) == 5);
     CHECK(std::get<10>(a) == std::vector<std::string>{"x", "y"});
     CHECK(std::get<11>(a).at("a") == 1);
-    CHECK(rpc::args_from_json<std::tuple<std::uint64_t>>("f", json::array{std::uint64_t(1) << 63}) ==
-          std::tuple<std::uint64_t>{std::uint64_t(1) << 63});
+    CHECK(
+        rpc::args_from_json<std::tuple<std::uint64_t>>("f", json::array{std::uint64_t(1) << 63}) ==
+        std::tuple<std::uint64_t>{std::uint64_t(1) << 63});
 }
 
-TEST_CASE("rpc codec: a wrong argument count or type names the function and the position", "[rpc][codec]") {
+TEST_CASE("rpc codec: a wrong argument count or type names the function and the position",
+          "[rpc][codec]") {
     using two_ints = std::tuple<int, int>;
-    const auto bad = [](const json::array& a) { return error_of([&] { rpc::args_from_json<two_ints>("add", a); }); };
-    CHECK(bad(json::array{1}) == std::pair<int, std::string>{511, "add: expected 2 arguments, got 1"});
+    const auto bad = [](const json::array& a) {
+        return error_of([&] { rpc::args_from_json<two_ints>("add", a); });
+    };
+    CHECK(bad(json::array{1}) ==
+          std::pair<int, std::string>{511, "add: expected 2 arguments, got 1"});
     CHECK(bad(json::array{1, 2, 3}).second == "add: expected 2 arguments, got 3");
-    CHECK(bad(json::array{1, "2"}) == std::pair<int, std::string>{511, "add: argument 2: expected integer, got string"});
+    CHECK(bad(json::array{1, "2"}) ==
+          std::pair<int, std::string>{511, "add: argument 2: expected integer, got string"});
     CHECK(bad(json::array{1.5, 2}).second == "add: argument 1: expected integer, got number");
-    CHECK(bad(json::array{std::int64_t(1) << 40, 2}).second == "add: argument 1: integer 1099511627776 out of range");
-    CHECK(error_of([] { rpc::args_from_json<std::tuple<std::string>>("greet", json::array{}); }).second ==
-          "greet: expected 1 argument, got 0");
+    CHECK(bad(json::array{std::int64_t(1) << 40, 2}).second ==
+          "add: argument 1: integer 1099511627776 out of range");
+    CHECK(error_of([] {
+              rpc::args_from_json<std::tuple<std::string>>("greet", json::array{});
+          }).second == "greet: expected 1 argument, got 0");
     CHECK(error_of([] { rpc::args_from_json<std::tuple<bool>>("f", json::array{1}); }).second ==
           "f: argument 1: expected boolean, got integer");
-    CHECK(error_of([] { rpc::args_from_json<std::tuple<std::optional<int>>>("f", json::array{"x"}); }).second ==
-          "f: argument 1: expected integer, got string");
-    CHECK(error_of([] { rpc::args_from_json<std::tuple<json::object>>("f", json::array{json::array{}}); }).second ==
-          "f: argument 1: expected object, got array");
-    CHECK(error_of([] { rpc::args_from_json<std::tuple<unsigned>>("f", json::array{-1}); }).second ==
-          "f: argument 1: integer -1 out of range");
-    CHECK(error_of([] { rpc::args_from_json<std::tuple<std::vector<int>>>("f", json::array{json::array{"a"}}); })
-              .first == 511);
+    CHECK(error_of([] {
+              rpc::args_from_json<std::tuple<std::optional<int>>>("f", json::array{"x"});
+          }).second == "f: argument 1: expected integer, got string");
+    CHECK(error_of([] {
+              rpc::args_from_json<std::tuple<json::object>>("f", json::array{json::array{}});
+          }).second == "f: argument 1: expected object, got array");
+    CHECK(error_of([] {
+              rpc::args_from_json<std::tuple<unsigned>>("f", json::array{-1});
+          }).second == "f: argument 1: integer -1 out of range");
+    CHECK(error_of([] {
+              rpc::args_from_json<std::tuple<std::vector<int>>>("f", json::array{json::array{"a"}});
+          }).first == 511);
 }
 
 TEST_CASE("rpc codec: values convert to JSON", "[rpc][codec]") {
@@ -168,15 +185,18 @@ TEST_CASE("rpc codec: values convert to JSON", "[rpc][codec]") {
 
 // --- Results ------------------------------------------------------------------------------
 
-TEST_CASE("rpc codec: results are {\"ret\":...} or {\"err_code\":N,\"err_msg\":\"...\"}", "[rpc][codec]") {
+TEST_CASE("rpc codec: results are {\"ret\":...} or {\"err_code\":N,\"err_msg\":\"...\"}",
+          "[rpc][codec]") {
     CHECK(rpc::encode_result(42) == R"({"ret":42})");
     CHECK(rpc::encode_result(nullptr) == R"({"ret":null})");
-    CHECK(rpc::encode_error(500, "no such function: x") == R"({"err_code":500,"err_msg":"no such function: x"})");
+    CHECK(rpc::encode_error(500, "no such function: x") ==
+          R"({"err_code":500,"err_msg":"no such function: x"})");
 
     CHECK(rpc::result_value(rpc::parse_result(R"({"ret":"hi"})")) == "hi");
     CHECK(rpc::result_value(rpc::parse_result(R"({"ret":null})")).is_null());
-    CHECK(error_of([] { rpc::result_value(rpc::parse_result(R"({"err_code":520,"err_msg":"boom"})")); }) ==
-          std::pair<int, std::string>{520, "boom"});
+    CHECK(error_of([] {
+              rpc::result_value(rpc::parse_result(R"({"err_code":520,"err_msg":"boom"})"));
+          }) == std::pair<int, std::string>{520, "boom"});
     // err_msg may be missing (libsearpc never omits it, others might).
     CHECK(error_of([] { rpc::result_value(rpc::parse_result(R"({"err_code":7})")); }) ==
           std::pair<int, std::string>{7, ""});
@@ -186,7 +206,8 @@ TEST_CASE("rpc codec: results are {\"ret\":...} or {\"err_code\":N,\"err_msg\":\
 
 TEST_CASE("rpc codec: a result that is neither is err_code 511", "[rpc][codec]") {
     const auto bad = [](std::string_view t) { return error_of([&] { rpc::parse_result(t); }); };
-    CHECK(bad("42") == std::pair<int, std::string>{511, "bad result: expected a JSON object, got integer"});
+    CHECK(bad("42") ==
+          std::pair<int, std::string>{511, "bad result: expected a JSON object, got integer"});
     CHECK(bad("{}").second == "bad result: neither \"ret\" nor \"err_code\"");
     CHECK(bad(R"({"err_code":"x"})").second == "bad result: err_code is not an integer");
     CHECK(bad(R"({"ret":)").second == "bad result: invalid JSON at byte 7: incomplete JSON");
@@ -238,15 +259,20 @@ TEST_CASE("rpc chunking: many packets, every chunk full but the last", "[rpc][ch
     const auto s = split_message(w);
     CHECK(s.joined == content);
     CHECK(s.chunks.size() == w.packets());
-    CHECK(s.chunks.size() == (content.size() - (packet - ret_line) + (packet - more_line) - 1) / (packet - more_line) + 1);
-    for (std::size_t i = 0; i + 1 < s.chunks.size(); ++i) CHECK(s.chunks[i].content.size() == packet - more_line);
+    CHECK(s.chunks.size() ==
+          (content.size() - (packet - ret_line) + (packet - more_line) - 1) / (packet - more_line) +
+              1);
+    for (std::size_t i = 0; i + 1 < s.chunks.size(); ++i)
+        CHECK(s.chunks[i].content.size() == packet - more_line);
     CHECK(s.payload == w.payload_size());
 }
 
-TEST_CASE("rpc chunking: packet counts and sizes agree with the packets at every boundary", "[rpc][chunk]") {
+TEST_CASE("rpc chunking: packet counts and sizes agree with the packets at every boundary",
+          "[rpc][chunk]") {
     const std::size_t more_room = packet - more_line;
-    for (const auto& [code, text, line] : {std::tuple{rpc::wire::call, rpc::wire::call_text, call_line},
-                                           std::tuple{rpc::wire::ret, rpc::wire::ret_text, ret_line}}) {
+    for (const auto& [code, text, line] :
+         {std::tuple{rpc::wire::call, rpc::wire::call_text, call_line},
+          std::tuple{rpc::wire::ret, rpc::wire::ret_text, ret_line}}) {
         const std::size_t last_room = packet - line;
         for (std::size_t k = 0; k < 4; ++k) {
             for (const long delta : {-1L, 0L, 1L, 2L, static_cast<long>(more_room - last_room)}) {
@@ -264,8 +290,8 @@ TEST_CASE("rpc chunking: packet counts and sizes agree with the packets at every
 }
 
 TEST_CASE("rpc chunking: the reader reassembles what the writer split", "[rpc][chunk]") {
-    for (const std::size_t n : {std::size_t(0), std::size_t(1), packet - call_line, packet - call_line + 1,
-                                std::size_t(3 * packet + 5)}) {
+    for (const std::size_t n : {std::size_t(0), std::size_t(1), packet - call_line,
+                                packet - call_line + 1, std::size_t(3 * packet + 5)}) {
         const std::string content = pattern(n);
         chunk_writer w(content, rpc::wire::call, rpc::wire::call_text);
         message_reader r(rpc::wire::call);
@@ -287,7 +313,8 @@ TEST_CASE("rpc chunking: the reader reassembles what the writer split", "[rpc][c
     }
 }
 
-TEST_CASE("rpc chunking: a message of exactly the limit passes, one byte more does not", "[rpc][chunk]") {
+TEST_CASE("rpc chunking: a message of exactly the limit passes, one byte more does not",
+          "[rpc][chunk]") {
     const std::string content = pattern(200000);
     const chunk_writer w(content, rpc::wire::ret, rpc::wire::ret_text);
     const std::size_t limit = w.payload_size();
@@ -314,14 +341,18 @@ TEST_CASE("rpc chunking: the default limit is 16 MiB, counted with code lines", 
     CHECK(limit == 16u * 1024 * 1024);
     // The largest result content that fits: the limit minus every packet's code line.
     std::size_t n = limit - 300 * more_line;  // 300 code lines are more than 16 MiB needs
-    for (std::size_t guard = 0; guard < 300 * more_line && chunk_writer::payload_size(n + 1, rpc::wire::ret_text) <= limit; ++guard) ++n;
+    for (std::size_t guard = 0;
+         guard < 300 * more_line && chunk_writer::payload_size(n + 1, rpc::wire::ret_text) <= limit;
+         ++guard)
+        ++n;
     CHECK(chunk_writer::payload_size(limit, rpc::wire::ret_text) > limit);
     CHECK(chunk_writer::payload_size(n, rpc::wire::ret_text) <= limit);
     CHECK(chunk_writer::payload_size(n + 1, rpc::wire::ret_text) > limit);
     CHECK(n < limit);
 }
 
-TEST_CASE("rpc chunking: a packet that is neither 312 nor the final code is unexpected", "[rpc][chunk]") {
+TEST_CASE("rpc chunking: a packet that is neither 312 nor the final code is unexpected",
+          "[rpc][chunk]") {
     message_reader r(rpc::wire::ret);
     CHECK(r.feed(200, "OK", "x") == step::unexpected);
     CHECK(r.feed(301, "CLIENT CALL", "[]") == step::unexpected);

@@ -65,7 +65,6 @@ void write_stdout(std::string_view bytes);
 void add_list_command(CLI::App& app, const common_options& opts);    // daemon_commands.cpp
 void add_status_command(CLI::App& app, const common_options& opts);  // daemon_commands.cpp
 void add_call_command(CLI::App& app, const common_options& opts);    // call_command.cpp
-// RPC issue, to come: void add_rpc_command(CLI::App& app, const common_options& opts);
-//                     in rpc_command.cpp.
+void add_rpc_command(CLI::App& app, const common_options& opts);     // rpc_command.cpp
 
 }  // namespace junctionctl

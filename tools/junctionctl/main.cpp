@@ -70,7 +70,7 @@ int main(int argc, char** argv) {
     add_list_command(app, opts);
     add_status_command(app, opts);
     add_call_command(app, opts);
-    // RPC issue: add_rpc_command(app, opts); (rpc_command.cpp, see command.hpp)
+    add_rpc_command(app, opts);
 
     try {
         app.parse(argc, argv);

@@ -62,6 +62,10 @@
 // flight; its idle sessions are ended with UPDATE 103.
 #pragma once
 
+#include <boost/asio/awaitable.hpp>
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
 #include <chrono>
 #include <cstddef>
 #include <functional>
@@ -71,11 +75,6 @@
 #include <tuple>
 #include <type_traits>
 #include <utility>
-
-#include <boost/asio/awaitable.hpp>
-#include <boost/json/array.hpp>
-#include <boost/json/object.hpp>
-#include <boost/json/value.hpp>
 
 #include "junction/connection.hpp"
 #include "junction/rpc_codec.hpp"
@@ -185,7 +184,8 @@ service& service::bind(std::string function, F f) {
     using args_t = typename sig::args;
     using R = typename sig::result;
     auto fn = std::make_shared<std::decay_t<F>>(std::move(f));
-    json_function wrapper = [fn, function](boost::json::array args) -> awaitable<boost::json::value> {
+    json_function wrapper = [fn,
+                             function](boost::json::array args) -> awaitable<boost::json::value> {
         // Locals of this coroutine frame (not the lambda object) carry what the
         // function needs, so replacing the binding mid-call is safe.
         const auto callee = fn;

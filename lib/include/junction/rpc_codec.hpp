@@ -19,6 +19,14 @@
 // before anything is sent, so a sender can refuse a message over the limit.
 #pragma once
 
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/stream_parser.hpp>
+#include <boost/json/string.hpp>
+#include <boost/json/value.hpp>
+#include <boost/json/value_from.hpp>
+#include <boost/json/value_to.hpp>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -29,15 +37,6 @@
 #include <tuple>
 #include <type_traits>
 #include <utility>
-
-#include <boost/json/array.hpp>
-#include <boost/json/object.hpp>
-#include <boost/json/serialize.hpp>
-#include <boost/json/stream_parser.hpp>
-#include <boost/json/string.hpp>
-#include <boost/json/value.hpp>
-#include <boost/json/value_from.hpp>
-#include <boost/json/value_to.hpp>
 
 namespace junction::rpc {
 
@@ -52,11 +51,13 @@ inline constexpr std::size_t max_packet_payload = 65535;
 // fail with the status that ended its session (515 peer down, 504 policy, ...).
 namespace err {
 inline constexpr int no_such_function = 500;  // the service has no function of that name
-inline constexpr int unknown_service = 501;   // no provider registered the service (libsearpc's code)
-inline constexpr int bad_call = 511;          // bad JSON, or arguments/result of the wrong count or type
-inline constexpr int timed_out = 514;         // no result in time (the gateway's code; the library throws errc::timeout)
-inline constexpr int limit = 517;             // a call or result over the message limit
-inline constexpr int function_failed = 520;   // the function threw; err_msg is its what()
+inline constexpr int unknown_service =
+    501;                              // no provider registered the service (libsearpc's code)
+inline constexpr int bad_call = 511;  // bad JSON, or arguments/result of the wrong count or type
+inline constexpr int timed_out =
+    514;  // no result in time (the gateway's code; the library throws errc::timeout)
+inline constexpr int limit = 517;            // a call or result over the message limit
+inline constexpr int function_failed = 520;  // the function threw; err_msg is its what()
 }  // namespace err
 
 // Wire codes and texts of §9.
@@ -75,7 +76,7 @@ inline constexpr std::string_view has_more_text = "HAS MORE";
 // (and for a session that ended before its result, with the ending status as
 // the code), and thrown by bound functions to fail with their own code:
 //
-//   throw junction::rpc::error(403, "not allowed");   // → {"err_code":403,"err_msg":"not allowed"}
+//   throw junction::rpc::error(403, "not allowed");  // {"err_code":403,"err_msg":"not allowed"}
 //
 // what() is the err_msg as it is.
 class error : public std::runtime_error {
@@ -126,14 +127,21 @@ struct is_optional<std::optional<T>> : std::true_type {};
 
 inline std::string_view kind_name(const boost::json::value& v) noexcept {
     switch (v.kind()) {
-        case boost::json::kind::null: return "null";
-        case boost::json::kind::bool_: return "boolean";
+        case boost::json::kind::null:
+            return "null";
+        case boost::json::kind::bool_:
+            return "boolean";
         case boost::json::kind::int64:
-        case boost::json::kind::uint64: return "integer";
-        case boost::json::kind::double_: return "number";
-        case boost::json::kind::string: return "string";
-        case boost::json::kind::array: return "array";
-        case boost::json::kind::object: return "object";
+        case boost::json::kind::uint64:
+            return "integer";
+        case boost::json::kind::double_:
+            return "number";
+        case boost::json::kind::string:
+            return "string";
+        case boost::json::kind::array:
+            return "array";
+        case boost::json::kind::object:
+            return "object";
     }
     return "value";
 }
@@ -144,16 +152,26 @@ inline std::string_view kind_name(const boost::json::value& v) noexcept {
 template <class T>
 std::string type_name() {
     using U = std::remove_cvref_t<T>;
-    if constexpr (std::is_same_v<U, boost::json::value>) return "any JSON value";
-    else if constexpr (std::is_same_v<U, boost::json::object>) return "object";
-    else if constexpr (std::is_same_v<U, boost::json::array>) return "array";
-    else if constexpr (std::is_same_v<U, boost::json::string> || std::is_same_v<U, std::string>) return "string";
-    else if constexpr (std::is_same_v<U, std::nullptr_t>) return "null";
-    else if constexpr (std::is_same_v<U, bool>) return "boolean";
-    else if constexpr (std::is_integral_v<U>) return "integer";
-    else if constexpr (std::is_floating_point_v<U>) return "number";
-    else if constexpr (detail::is_optional<U>::value) return type_name<typename U::value_type>() + " or null";
-    else return "a value convertible to the parameter's type";
+    if constexpr (std::is_same_v<U, boost::json::value>)
+        return "any JSON value";
+    else if constexpr (std::is_same_v<U, boost::json::object>)
+        return "object";
+    else if constexpr (std::is_same_v<U, boost::json::array>)
+        return "array";
+    else if constexpr (std::is_same_v<U, boost::json::string> || std::is_same_v<U, std::string>)
+        return "string";
+    else if constexpr (std::is_same_v<U, std::nullptr_t>)
+        return "null";
+    else if constexpr (std::is_same_v<U, bool>)
+        return "boolean";
+    else if constexpr (std::is_integral_v<U>)
+        return "integer";
+    else if constexpr (std::is_floating_point_v<U>)
+        return "number";
+    else if constexpr (detail::is_optional<U>::value)
+        return type_name<typename U::value_type>() + " or null";
+    else
+        return "a value convertible to the parameter's type";
 }
 
 // T from JSON, or nullopt with `why` set ("expected integer, got string").
@@ -204,8 +222,9 @@ std::optional<T> try_from_json(const boost::json::value& v, std::string& why) {
         if (auto inner = try_from_json<typename U::value_type>(v, why)) return U{std::move(*inner)};
         return std::nullopt;
     } else {
-        static_assert(boost::json::has_value_to<U>::value,
-                      "junction::rpc: no conversion from JSON to this type (see boost::json::value_to)");
+        static_assert(
+            boost::json::has_value_to<U>::value,
+            "junction::rpc: no conversion from JSON to this type (see boost::json::value_to)");
         auto r = boost::json::try_value_to<U>(v);
         if (r) return std::move(*r);
         why = "cannot convert " + std::string(detail::kind_name(v)) + ": " + r.error().message();
@@ -224,14 +243,16 @@ boost::json::value to_json(T&& t) {
         return nullptr;
     } else if constexpr (std::is_same_v<U, std::string_view>) {
         return boost::json::string(t);
-    } else if constexpr (std::is_same_v<std::decay_t<T>, const char*> || std::is_same_v<std::decay_t<T>, char*>) {
+    } else if constexpr (std::is_same_v<std::decay_t<T>, const char*> ||
+                         std::is_same_v<std::decay_t<T>, char*>) {
         return boost::json::string(t);
     } else if constexpr (detail::is_optional<U>::value) {
         if (!t) return nullptr;
         return to_json(*std::forward<T>(t));
     } else {
-        static_assert(boost::json::has_value_from<U>::value,
-                      "junction::rpc: no conversion from this type to JSON (see boost::json::value_from)");
+        static_assert(
+            boost::json::has_value_from<U>::value,
+            "junction::rpc: no conversion from this type to JSON (see boost::json::value_from)");
         return boost::json::value_from(std::forward<T>(t));
     }
 }
@@ -289,9 +310,13 @@ inline call parse_call(std::string_view text) {
     if (!v) throw error(err::bad_call, "bad call: " + why);
     auto* a = v->if_array();
     if (!a || a->empty() || !a->front().is_string())
-        throw error(err::bad_call, "bad call: expected a JSON array [\"function\", arguments...], got " +
-                                       std::string(a ? (a->empty() ? "an empty array" : "an array starting with " +
-                                                   std::string(detail::kind_name(a->front()))) : detail::kind_name(*v)));
+        throw error(
+            err::bad_call,
+            "bad call: expected a JSON array [\"function\", arguments...], got " +
+                std::string(a ? (a->empty() ? "an empty array"
+                                            : "an array starting with " +
+                                                  std::string(detail::kind_name(a->front())))
+                              : detail::kind_name(*v)));
     call c;
     c.function = std::string(a->front().get_string());
     a->erase(a->begin());
@@ -314,14 +339,15 @@ Tuple args_from_json(std::string_view function, const boost::json::array& args) 
             std::string why;
             auto v = try_from_json<T>(args[K], why);
             if (!v)
-                throw error(err::bad_call, std::string(function) + ": argument " + std::to_string(K + 1) +
-                                               ": " + why);
+                throw error(err::bad_call, std::string(function) + ": argument " +
+                                               std::to_string(K + 1) + ": " + why);
             return std::move(*v);
         };
         (void)arg;  // unused for functions without parameters
         // Braced initialisation: the arguments convert left to right.
         return Tuple{arg(std::integral_constant<std::size_t, I>{})...};
-    }(std::make_index_sequence<n>{});
+    }
+    (std::make_index_sequence<n>{});
 }
 
 // --- Results ---------------------------------------------------------------------------
@@ -343,7 +369,9 @@ inline boost::json::object parse_result(std::string_view text) {
     auto v = parse_json(text, why);
     if (!v) throw error(err::bad_call, "bad result: " + why);
     auto* o = v->if_object();
-    if (!o) throw error(err::bad_call, "bad result: expected a JSON object, got " + std::string(detail::kind_name(*v)));
+    if (!o)
+        throw error(err::bad_call, "bad result: expected a JSON object, got " +
+                                       std::string(detail::kind_name(*v)));
     if (const auto* c = o->if_contains("err_code")) {
         if (!c->is_int64() && !c->is_uint64())
             throw error(err::bad_call, "bad result: err_code is not an integer");
@@ -351,17 +379,20 @@ inline boost::json::object parse_result(std::string_view text) {
             throw error(err::bad_call, "bad result: err_msg is not a string");
         return std::move(*o);
     }
-    if (!o->contains("ret")) throw error(err::bad_call, "bad result: neither \"ret\" nor \"err_code\"");
+    if (!o->contains("ret"))
+        throw error(err::bad_call, "bad result: neither \"ret\" nor \"err_code\"");
     return std::move(*o);
 }
 
 // The ret value of a result object; throws rpc::error(err_code, err_msg) for an error result.
 inline boost::json::value result_value(boost::json::object result) {
     if (const auto* c = result.if_contains("err_code")) {
-        const int code = c->is_int64() && std::in_range<int>(c->get_int64()) ? static_cast<int>(c->get_int64())
-                                                                              : err::bad_call;
+        const int code = c->is_int64() && std::in_range<int>(c->get_int64())
+                             ? static_cast<int>(c->get_int64())
+                             : err::bad_call;
         std::string msg;
-        if (const auto* m = result.if_contains("err_msg"); m && m->is_string()) msg = std::string(m->get_string());
+        if (const auto* m = result.if_contains("err_msg"); m && m->is_string())
+            msg = std::string(m->get_string());
         throw error(code, msg);
     }
     return std::move(result["ret"]);
@@ -409,22 +440,27 @@ public:
 
     // Payload bytes of all packets of a message with this much content, code
     // lines included: what the daemon's message limit counts.
-    static constexpr std::size_t payload_size(std::size_t content_size, std::string_view final_message,
-                                              std::size_t max_payload = max_packet_payload) noexcept {
-        return content_size + chunks_before_last(content_size, final_message, max_payload) *
-                                  code_line_size(wire::has_more_text) +
+    static constexpr std::size_t payload_size(
+        std::size_t content_size, std::string_view final_message,
+        std::size_t max_payload = max_packet_payload) noexcept {
+        return content_size +
+               chunks_before_last(content_size, final_message, max_payload) *
+                   code_line_size(wire::has_more_text) +
                code_line_size(final_message);
     }
     // Number of 312 packets before the final one.
-    static constexpr std::size_t chunks_before_last(std::size_t content_size, std::string_view final_message,
-                                                    std::size_t max_payload = max_packet_payload) noexcept {
+    static constexpr std::size_t chunks_before_last(
+        std::size_t content_size, std::string_view final_message,
+        std::size_t max_payload = max_packet_payload) noexcept {
         const std::size_t last_room = max_payload - code_line_size(final_message);
         const std::size_t more_room = max_payload - code_line_size(wire::has_more_text);
         if (content_size <= last_room) return 0;
         return (content_size - last_room + more_room - 1) / more_room;
     }
 
-    std::size_t payload_size() const noexcept { return payload_size(content_.size(), final_message_, max_payload_); }
+    std::size_t payload_size() const noexcept {
+        return payload_size(content_.size(), final_message_, max_payload_);
+    }
     std::size_t packets() const noexcept {
         return chunks_before_last(content_.size(), final_message_, max_payload_) + 1;
     }
@@ -440,7 +476,8 @@ public:
             done_ = true;
             return {final_code_, final_message_, rest, true};
         }
-        const std::size_t n = std::min(rest.size(), max_payload_ - code_line_size(wire::has_more_text));
+        const std::size_t n =
+            std::min(rest.size(), max_payload_ - code_line_size(wire::has_more_text));
         sent_ += n;
         return {wire::has_more, wire::has_more_text, rest.substr(0, n), false};
     }

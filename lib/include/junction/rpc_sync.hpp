@@ -20,14 +20,13 @@
 // connects again (a restarted junctiond is picked up).
 #pragma once
 
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
-
-#include <boost/json/array.hpp>
-#include <boost/json/object.hpp>
-#include <boost/json/value.hpp>
 
 #include "junction/rpc_codec.hpp"
 
@@ -48,7 +47,8 @@ public:
     // (R = void ignores it).
     template <class R = boost::json::value, class... Args>
     R call(std::string_view function, Args&&... args) {
-        return result_as<R>(function, call_json(function, to_json_array(std::forward<Args>(args)...)));
+        return result_as<R>(function,
+                            call_json(function, to_json_array(std::forward<Args>(args)...)));
     }
 
     // Calls `function` with a JSON argument array; returns "ret".
