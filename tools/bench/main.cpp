@@ -133,12 +133,14 @@ struct running_system {
     std::string log_path;
 };
 
-running_system start_system(const std::string& name, const options& opt, const pin_plan& plan,
-                            const temp_dir& tmp) {
+running_system start_system(const std::string& name, unsigned round, const options& opt,
+                            const pin_plan& plan, const temp_dir& tmp) {
     running_system rs;
     rs.name = name;
-    rs.ep = {tmp.file(name + ".sock"), echo_service};
-    rs.log_path = tmp.file(name + ".log");
+    // A fresh socket path per round: the relay and the direct provider leave theirs behind.
+    const std::string base = name + "-" + std::to_string(round);
+    rs.ep = {tmp.file(base + ".sock"), echo_service};
+    rs.log_path = tmp.file(base + ".log");
     const milliseconds timeout(opt.reply_timeout_ms);
 
     if (name == "direct") {
@@ -313,13 +315,13 @@ private:
     system_result& out_;
 };
 
-system_result run_system(const std::string& name, const options& opt, const pin_plan& plan,
+system_result run_system(const std::string& name, unsigned round, const options& opt, const pin_plan& plan,
                          const temp_dir& tmp, client_driver& client) {
     system_result res;
     res.name = name;
     running_system rs;
     try {
-        rs = start_system(name, opt, plan, tmp);
+        rs = start_system(name, round, opt, plan, tmp);
         measurement(rs, client, opt, res).run_all();
     } catch (const std::exception& e) {
         res.ok = false;
@@ -417,7 +419,7 @@ int run_bench(options opt) {
     for (unsigned r = 0; r < opt.rounds; ++r) {
         if (opt.rounds > 1) std::fprintf(stderr, "round %u of %u\n", r + 1, opt.rounds);
         for (std::size_t i = 0; i < systems.size(); ++i)
-            per_round[i].push_back(run_system(systems[i], opt, plan, tmp, *client));
+            per_round[i].push_back(run_system(systems[i], r, opt, plan, tmp, *client));
     }
     std::vector<system_result> results;
     for (auto& rounds : per_round) results.push_back(merge_rounds(rounds));
