@@ -592,9 +592,13 @@ struct server::impl final : action_sink {
     // level change in place; connections and sessions are untouched. An
     // invalid config is rejected and the running one stays.
     void reload() {
+        // systemd (Type=notify) sees RELOADING=1 ... READY=1 around every reload,
+        // including a rejected one.
+        systemd::notify_reloading();
         auto parsed = parse_config(args);
         if (!parsed.cfg) {
             spdlog::error("reload rejected, keeping the running config: {}", parsed.message);
+            systemd::notify_ready();
             return;
         }
         config& next = *parsed.cfg;
@@ -607,6 +611,7 @@ struct server::impl final : action_sink {
         rt.set_policy(cfg.access);
         spdlog::set_level(spdlog::level::from_str(cfg.log_level));
         spdlog::info("config reloaded ({} policy rules)", cfg.policy_rules.size());
+        systemd::notify_ready();
     }
 
     // --- Housekeeping ----------------------------------------------------------------------------

@@ -415,7 +415,10 @@ TEST_CASE("garbage bytes on one connection: that connection gets 508 and is clos
         std::vector<packet> seen;
         CHECK(bad.wait_closed(due, &seen));
         std::string said;
-        for (const auto& p : seen) said += (said.empty() ? "" : "|") + as_hex(p);
+        for (const auto& p : seen) {
+            if (!said.empty()) said += '|';
+            said += as_hex(p);
+        }
         CHECK(said == g.answer);
         CHECK(next(provider, promptly) == update(doomed.id(), "515 peer down\n"));
 

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <csignal>
 #include <cstring>
 #include <poll.h>
@@ -122,6 +123,45 @@ TEST_CASE("WATCHDOG_USEC=200000: WATCHDOG=1 pings keep coming, about every 100 m
     // And the daemon still serves while pinging.
     raw_client c(dir.file("junction.sock"));
     CHECK(c.request(1, "echo alive").code() == 200);
+    d.signal(SIGTERM);
+    CHECK(d.wait_exit() == 0);
+}
+
+TEST_CASE("SIGHUP: RELOADING=1 then READY=1, connections kept, and the same for a rejected config",
+          "[systemd][notify][reload]") {
+    temp_dir dir;
+    notify_socket notify(dir.file("notify"));
+    const std::string sock = dir.file("junction.sock");
+    const std::string conf = dir.file("junctiond.conf");
+    auto write_conf = [&](const std::string& text) {
+        FILE* f = std::fopen(conf.c_str(), "w");
+        REQUIRE(f);
+        std::fputs(text.c_str(), f);
+        std::fclose(f);
+    };
+    write_conf("max-sessions-per-connection = 100\n");
+    auto argv = junctiond_argv(sock);
+    argv.insert(argv.end(), {"--config", conf});
+    child_process d(argv, dir.file("log"), {notify.env(), "WATCHDOG_USEC"});
+    REQUIRE(notify.wait_for("READY=1"));
+    raw_client c(sock);
+    CHECK(c.request(1, "echo before").content() == "before");
+
+    write_conf("max-sessions-per-connection = 1\n");
+    d.signal(SIGHUP);
+    const auto reloading = notify.wait_for("RELOADING=1");
+    REQUIRE(reloading);
+    CHECK(reloading->find("MONOTONIC_USEC=") != std::string::npos);
+    REQUIRE(notify.wait_for("READY=1"));
+    // The connection survived and the new limit applies: session 1 (echo) is
+    // still open, so a second one is refused.
+    CHECK(c.request(2, "echo after").code() == 517);
+
+    write_conf("max-sessions-per-connection = not-a-number\n");
+    d.signal(SIGHUP);
+    REQUIRE(notify.wait_for("RELOADING=1"));
+    REQUIRE(notify.wait_for("READY=1"));
+    CHECK(c.request(3, "echo still").code() == 517);  // the old (reloaded) config stays
     d.signal(SIGTERM);
     CHECK(d.wait_exit() == 0);
 }
