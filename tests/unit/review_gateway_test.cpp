@@ -112,3 +112,20 @@ TEST_CASE("review: a gateway client cannot make the daemon hold about 65 x max_m
     // max-queued-bytes) closes this connection long before 65 of them are held.
     CHECK((!out.close_reason.empty() || held <= 2 * max_message));
 }
+
+TEST_CASE("review: while awaiting a result, only 312 and 311 content becomes the result "
+          "(a stray 200 or keep-alive with content does not corrupt the reply JSON)",
+          "[review][gateway][!mayfail]") {
+    searpc_gateway gw(1 << 20, 65535, 30000);
+    gateway_output out;
+    gw.on_client_bytes(proto::as_bytes(searpc_request("calc", R"([\"a\"])")), 0, out);
+    const auto sent = frames_in(out.to_router);
+    REQUIRE(sent.size() == 1);
+    gateway_output step;
+    respond(gw, sent[0].id, "200 OK\n", step);
+    respond(gw, sent[0].id, "100 keep-alive\nping", step);
+    respond(gw, sent[0].id, "311 SERVER RET\n{\"ret\":1}", step);
+    REQUIRE(step.to_client.size() > 4);
+    const std::string reply(step.to_client.begin() + 4, step.to_client.end());
+    CHECK(reply == "{\"ret\":1}");
+}
