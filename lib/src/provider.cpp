@@ -181,6 +181,8 @@ awaitable<serve_result> serve(std::shared_ptr<provider_core> self, std::shared_p
         for (const auto& [name, e] : self->services)
             if (!e.registered && !refused.contains(name)) pending.push_back(name);
 
+        // Registered no longer holds while a new or replaced service is pending.
+        if (!pending.empty() && self->state == provider_state::registered) self->set_state(provider_state::connected);
         std::vector<std::string> refusal_lines;
         for (const auto& name : pending) {
             auto it = self->services.find(name);

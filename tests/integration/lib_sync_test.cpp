@@ -31,9 +31,15 @@ std::string read_file(const std::string& path) {
 
 // Starts example-provider and waits until it has registered its service.
 struct provider_process {
-    provider_process(const temp_dir& dir, const std::string& socket, std::string log_name = "provider.log")
-        : log(dir.file(log_name)), proc({example_provider, "--socket", socket}, log) {
+    provider_process(const temp_dir& dir, const std::string& socket, std::string log_name = "provider.log",
+                     std::vector<std::string> extra = {})
+        : log(dir.file(log_name)), proc(command(socket, std::move(extra)), log) {
         ready = wait_until([&] { return read_file(log).find("ready") != std::string::npos; });
+    }
+    static std::vector<std::string> command(const std::string& socket, std::vector<std::string> extra) {
+        std::vector<std::string> argv{example_provider, "--socket", socket};
+        argv.insert(argv.end(), extra.begin(), extra.end());
+        return argv;
     }
     std::string log;
     child_process proc;
@@ -164,16 +170,18 @@ TEST_CASE("examples: example-client calls example-provider through junctiond", "
     CHECK_THAT(gone.err, Catch::Contains("511"));
 }
 
-TEST_CASE("examples: example-provider exits 1 when junctiond goes away, example-client without daemon exits 1",
+// The default (reconnecting, retrying a taken name) is in lib_provider_test.cpp.
+TEST_CASE("examples: example-provider --exit-on-disconnect exits 1 when junctiond goes away or the name is taken, "
+          "example-client without daemon exits 1",
           "[lib][examples]") {
     temp_dir dir;
     std::optional<daemon_process> d;
     d.emplace(dir);
     const std::string socket = d->socket();
-    provider_process provider(dir, socket);
+    provider_process provider(dir, socket, "provider.log", {"--exit-on-disconnect"});
     REQUIRE(provider.ready);
     // A second provider for the same name is refused (516) and says so.
-    const auto second = run_command({example_provider, "--socket", socket});
+    const auto second = run_command({example_provider, "--socket", socket, "--exit-on-disconnect"});
     CHECK(second.status == 1);
     CHECK_THAT(second.err, Catch::Contains("516"));
 

@@ -91,9 +91,9 @@ struct provider_options {
     bool retry = true;
     // One line per event worth a log line: failed attempts (with the next wait),
     // refusals, connections made and lost, registrations.
-    std::function<void(std::string_view)> log;
+    std::function<void(std::string_view)> log = nullptr;
     // Every state change, and each new connection attempt (connecting).
-    std::function<void(provider_state)> on_state;
+    std::function<void(provider_state)> on_state = nullptr;
 };
 
 class provider {
