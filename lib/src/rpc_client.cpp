@@ -153,14 +153,21 @@ awaitable<std::shared_ptr<session>> acquire(std::shared_ptr<client_pool> pool,
             }
         }
         if (pool->busy < most) {
+            // The slot is given back however the opening ends (error, cancellation,
+            // or the frame destroyed), unless the session is handed to the caller.
+            struct opening_slot {
+                client_pool& pool;
+                bool handed_over = false;
+                ~opening_slot() {
+                    if (handed_over) return;
+                    --pool.busy;
+                    pool.notify();
+                }
+            } slot{*pool};
             ++pool->busy;
-            try {
-                co_return co_await open_one(*pool, deadline);
-            } catch (...) {
-                --pool->busy;
-                pool->notify();
-                throw;
-            }
+            auto s = co_await open_one(*pool, deadline);
+            slot.handed_over = true;
+            co_return s;
         }
         if (!co_await wait_for_release(*pool, deadline)) {
             throw std::system_error(make_error_code(junction::errc::timeout),
