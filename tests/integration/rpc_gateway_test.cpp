@@ -145,7 +145,7 @@ TEST_CASE("gateway: a 10 MiB result (under max-message, over max-queued-bytes) i
 }
 
 TEST_CASE(
-    "gateway: provider killed mid-call is err_code 515; a restarted provider serves the same pipe",
+    "gateway: provider killed mid-call is err_code 515, a restarted provider serves the same pipe",
     "[rpc][gateway][restart]") {
     temp_dir dir;
     gateway_daemon g(dir);

@@ -146,7 +146,7 @@ TEST_CASE("rpc: a 10 MiB result and a 1 MiB argument travel in chunks", "[rpc][l
 }
 
 TEST_CASE(
-    "rpc: a result of exactly max-message passes daemon, client and provider; one byte more is 517",
+    "rpc: a result of exactly max-message passes daemon, client and provider, one byte more is 517",
     "[rpc][limit]") {
     constexpr std::size_t limit = 300000;
     temp_dir dir;
