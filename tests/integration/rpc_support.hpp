@@ -5,6 +5,14 @@
 //     blocks in run_command (junctionctl, python3, the C client);
 //   - forked_provider: in a child process, so that it can be killed with SIGKILL.
 // Every wait has a deadline; nothing sleeps to synchronise.
+//
+// Two GCC 12 coroutine pitfalls the tests avoid:
+//   - CHECK(co_await f()) runs f three times: Catch2's macro repeats its
+//     expression in a dead `false && (...)` branch, which GCC 12 still evaluates
+//     inside a coroutine. Await first, then CHECK the value.
+//   - A braced list (json::array{1, 2}, std::vector<long>{...}) in a full
+//     expression with co_await fails to compile ("array used as initializer"):
+//     build it in a statement of its own.
 #pragma once
 
 #include <poll.h>
