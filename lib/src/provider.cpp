@@ -360,7 +360,8 @@ provider& provider::add_service(std::string name, connection::handler h) {
     e.h = std::move(h);
     e.registered = false;
     ++e.version;
-    core_->wake.cancel();
+    // run() registers it at once (before run(), nothing waits on the timer).
+    if (core_->running) core_->wake.cancel();
     return *this;
 }
 

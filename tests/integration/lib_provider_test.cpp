@@ -27,6 +27,7 @@
 #include <boost/json/parse.hpp>
 
 #include "harness.hpp"
+#include "junction/connection.hpp"
 #include "junction/provider.hpp"
 #include "junction/rpc.hpp"
 #include "junction/sync_client.hpp"
@@ -196,6 +197,21 @@ int count_of(const std::string& text, std::string_view what) {
     return n;
 }
 
+// Runs the coroutine made by f(executor) on a fresh io_context, bounded by `limit`.
+template <class F>
+void run_on_fresh_context(F f, std::chrono::seconds limit = std::chrono::seconds(30)) {
+    asio::io_context io(1);
+    std::exception_ptr failure;
+    bool finished = false;
+    asio::co_spawn(io, f(io.get_executor()), [&](std::exception_ptr e) {
+        failure = e;
+        finished = true;
+    });
+    io.run_for(limit);
+    REQUIRE(finished);
+    if (failure) std::rethrow_exception(failure);
+}
+
 const std::string example_provider = JUNCTION_BUILD_DIR "/examples/example-provider";
 const std::string example_client = JUNCTION_BUILD_DIR "/examples/example-client";
 
@@ -235,6 +251,42 @@ TEST_CASE("provider: junctiond restarted (SIGTERM): the services are listed agai
     CHECK(pt.get().state() == provider_state::registered);
     CHECK(pt.log_lines_containing("lost the connection") == 1);
     CHECK_FALSE(pt.done());
+}
+
+TEST_CASE("rpc::client: once junctiond is gone its calls fail at once with connection_lost, "
+          "a client on a new connection calls the re-registered service",
+          "[lib][provider][restart]") {
+    temp_dir dir;
+    std::optional<daemon_process> d;
+    d.emplace(dir);
+    provider_on_thread pt({.socket = d->socket()});
+    pt.get().add_service(calc_service());
+    pt.start();
+    REQUIRE(wait_until([&] { return pt.registrations() == 1; }));
+    run_on_fresh_context([&](asio::any_io_executor ex) -> awaitable<void> {
+        auto conn = co_await junction::connection::connect(ex, d->socket());
+        junction::rpc::client calc(conn, "calc", {.timeout = default_timeout});
+        const int before = co_await calc.call<int>("add", 2, 40);
+        CHECK(before == 42);
+
+        d.reset();  // blocks this thread until junctiond has exited: its EOF waits for us
+        d.emplace(dir);
+        const bool closed = co_await conn->wait_closed(default_timeout);
+        CHECK(closed);
+        std::error_code code;
+        try {
+            co_await calc.call<int>("add", 1, 1);
+        } catch (const std::system_error& e) {
+            code = e.code();
+        }
+        CHECK(code == errc::connection_lost);
+
+        REQUIRE(wait_until([&] { return pt.registrations() == 2; }, 10s));
+        auto again = co_await junction::connection::connect(ex, d->socket());
+        junction::rpc::client calc2(again, "calc", {.timeout = default_timeout});
+        const int after = co_await calc2.call<int>("add", 1, 2);
+        CHECK(after == 3);
+    });
 }
 
 TEST_CASE("provider: junctiond killed (SIGKILL) mid-session: the handler sees connection_lost, "
