@@ -505,3 +505,25 @@ TEST_CASE("rpc: sync_client calls from several threads at once, without Asio", "
         CHECK(e.code() == 501);
     }
 }
+
+TEST_CASE("rpc: sync_client connects again after junctiond restarts", "[rpc][sync][restart]") {
+    temp_dir dir;
+    std::optional<daemon_process> d(std::in_place, dir);
+    std::optional<provider_thread> provider(std::in_place, d->socket(), calc_service());
+    rpc::sync_client calc(d->socket(), "calc", {.timeout = 5s});
+    CHECK(calc.call<int>("add", 1, 1) == 2);
+
+    provider.reset();
+    d.reset();  // SIGTERM: the connection is lost
+    bool failed = false;
+    try {
+        calc.call("add", 1, 2);
+    } catch (const std::exception&) {
+        failed = true;
+    }
+    CHECK(failed);
+
+    d.emplace(dir);
+    provider.emplace(d->socket(), calc_service());
+    CHECK(calc.call<int>("add", 2, 40) == 42);
+}
