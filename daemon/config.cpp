@@ -105,7 +105,7 @@ parse_outcome parse_config(const std::vector<std::string>& args) {
     }
     try {
         cfg.access = policy(cfg.policy_rules);
-    } catch (const std::invalid_argument& e) {
+    } catch (const std::exception& e) {
         result.exit_code = 2;
         result.message = e.what();
         return result;

@@ -61,5 +61,8 @@ int main(int argc, char** argv) {
     } catch (const std::system_error& e) {
         spdlog::critical("{}", e.what());
         return 1;
+    } catch (const std::exception& e) {
+        spdlog::critical("internal error: {}", e.what());
+        return 70;  // EX_SOFTWARE
     }
 }

@@ -1,6 +1,7 @@
 #include "policy.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <grp.h>
 #include <pwd.h>
 #include <stdexcept>
@@ -32,10 +33,13 @@ bool glob_match(std::string_view p, std::string_view s) noexcept {
 
 namespace {
 
+// A uid or gid: decimal, 0 .. 2^32-2 (2^32-1 is "no id" to the kernel).
 std::uint32_t parse_id(std::string_view v, const std::string& rule) {
-    if (v.empty() || !std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; }))
-        throw std::invalid_argument("policy rule \"" + rule + "\": not a number: " + std::string(v));
-    return static_cast<std::uint32_t>(std::stoul(std::string(v)));
+    std::uint32_t id = 0;
+    const auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), id);
+    if (v.empty() || ec != std::errc{} || end != v.data() + v.size() || id == 0xFFFFFFFFu)
+        throw std::invalid_argument("policy rule \"" + rule + "\": not a uid/gid: " + std::string(v));
+    return id;
 }
 
 policy_rule parse_rule(const std::string& text) {

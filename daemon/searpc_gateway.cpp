@@ -62,6 +62,7 @@ searpc_gateway::searpc_gateway(std::size_t max_message, std::size_t max_payload,
 
 void searpc_gateway::on_client_bytes(std::span<const std::uint8_t> bytes, std::uint64_t now_ms,
                                      gateway_output& out) {
+    now_ms_ = now_ms;
     inbox_.insert(inbox_.end(), bytes.begin(), bytes.end());
     parse_requests(now_ms, out);
     if (out.close_reason.empty()) pump(now_ms, out);
@@ -84,6 +85,13 @@ void searpc_gateway::parse_requests(std::uint64_t now_ms, gateway_output& out) {
             out.close_reason = "more than " + std::to_string(max_queued_calls) + " searpc calls queued";
             return;
         }
+        // Pipelined requests wait in memory: together they get one message's worth.
+        if (queued_bytes_ + len > max_message_) {
+            out.close_reason = "searpc requests queued over the " + std::to_string(max_message_) +
+                               "-byte message limit";
+            return;
+        }
+        ++requests_received_;
         call c;
         c.started_ms = now_ms;
         boost::system::error_code ec;
@@ -100,6 +108,7 @@ void searpc_gateway::parse_requests(std::uint64_t now_ms, gateway_output& out) {
         } else {
             c.service = std::string(svc->as_string());
             c.request = std::string(req->as_string());
+            queued_bytes_ += c.request.size();
         }
         calls_.push_back(std::move(c));
     }
@@ -120,6 +129,7 @@ void searpc_gateway::pump(std::uint64_t now_ms, gateway_output& out) {
         }
         c.started = true;
         c.started_ms = now_ms;
+        queued_bytes_ -= c.request.size();
         const auto it = sessions_.find(c.service);
         if (it == sessions_.end()) {
             session s;
@@ -199,6 +209,16 @@ void searpc_gateway::on_router_frame(const proto::frame& f, gateway_output& out)
                 fail(code::limit_exceeded, "result over the message limit", out);
                 return;
             }
+            if (cl.code != code::has_more && cl.code != code::rpc_ret) {
+                if (cl.code < 200 || cl.code == code::rpc_more) return;  // keep-alives
+                // Not the RPC convention (e.g. a built-in's 200): say so, do not hang.
+                const std::uint16_t got = cl.code;
+                end_session(service, code::bad_response_code, out);
+                fail(code::bad_response_code,
+                     service + " answered " + std::to_string(got) + ", not an RPC result (311/312)",
+                     out);
+                return;
+            }
             c.result.append(proto::as_text(cl.content));
             if (cl.code == code::has_more) {
                 append_frame(out.to_router, packet_type::update, s->id, code::rpc_more, "MORE", {});
@@ -213,6 +233,7 @@ void searpc_gateway::on_router_frame(const proto::frame& f, gateway_output& out)
 }
 
 void searpc_gateway::on_tick(std::uint64_t now_ms, gateway_output& out) {
+    now_ms_ = now_ms;
     if (calls_.empty() || !calls_.front().started) return;
     const call& c = calls_.front();
     if (now_ms - c.started_ms < call_timeout_ms_) return;
@@ -236,7 +257,7 @@ void searpc_gateway::finish(std::string_view reply, gateway_output& out) {
     std::memcpy(out.to_client.data() + at, &len, 4);
     out.to_client.insert(out.to_client.end(), reply.begin(), reply.end());
     calls_.pop_front();
-    if (!calls_.empty()) pump(calls_.front().started_ms, out);
+    if (!calls_.empty()) pump(now_ms_, out);
 }
 
 void searpc_gateway::fail(int err_code, std::string_view msg, gateway_output& out) {

@@ -45,6 +45,10 @@ public:
     void on_tick(std::uint64_t now_ms, gateway_output& out);
 
     std::size_t pending_calls() const noexcept { return calls_.size(); }
+    // Part of a request has arrived, not all of it (for the partial-packet timeout).
+    bool has_partial() const noexcept { return !inbox_.empty(); }
+    // Requests received so far (progress, for the same timeout).
+    std::uint64_t requests_received() const noexcept { return requests_received_; }
 
     // Most calls a client may queue behind the one in progress.
     static constexpr std::size_t max_queued_calls = 64;
@@ -83,6 +87,9 @@ private:
     std::deque<call> calls_;           // front: in progress
     boost::unordered_flat_map<std::string, session> sessions_;
     std::uint32_t next_id_ = 1;
+    std::uint64_t now_ms_ = 0;            // the latest time the shell gave
+    std::size_t queued_bytes_ = 0;        // request bytes of calls not started yet
+    std::uint64_t requests_received_ = 0;
 };
 
 }  // namespace junction::daemon

@@ -58,6 +58,8 @@ std::uint64_t now_ms() {
 }
 
 constexpr std::size_t scratch_size = 256 * 1024;
+// How long a closed connection may take to be sent what explains its close.
+constexpr std::uint64_t linger_ms = 1000;
 
 // pid/uid/gid (SO_PEERCRED) and supplementary groups (SO_PEERGROUPS), read once at accept.
 credentials peer_credentials(int fd) {
@@ -72,9 +74,15 @@ credentials peer_credentials(int fd) {
 #ifdef SO_PEERGROUPS
     std::vector<gid_t> groups(64);
     len = static_cast<socklen_t>(groups.size() * sizeof(gid_t));
-    if (::getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &len) != 0 && errno == ERANGE) {
-        groups.resize(len / sizeof(gid_t));
-        if (::getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &len) != 0) len = 0;
+    if (::getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &len) != 0) {
+        // Only ERANGE (more groups) is worth a second try; on any other failure
+        // the peer has no known supplementary groups (never 64 zeros: gid 0).
+        if (errno == ERANGE) {
+            groups.resize(len / sizeof(gid_t));
+            if (::getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups.data(), &len) != 0) len = 0;
+        } else {
+            len = 0;
+        }
     }
     groups.resize(len / sizeof(gid_t));
     cr.groups.assign(groups.begin(), groups.end());
@@ -103,8 +111,15 @@ struct connection {
     std::vector<std::uint8_t> inflight;  // owned by the one async_write in flight
     bool writing = false;
     bool dirty = false;
-    bool closing = false;  // close once `out` is written (or the deadline passes)
-    bool dead = false;     // socket closed, router told
+    // Closing happens in two steps. `forgotten`: the router has been told and
+    // nothing more is queued. Then the socket lingers until what was queued
+    // (the packet that explains the close, answers owed) is written, or the
+    // linger deadline passes; `abandon` skips the linger (slow reader, write error).
+    bool closing = false;    // no more reading; finalize() is due
+    bool forgotten = false;  // router told; out of routing
+    bool abandon = false;
+    bool sock_closed = false;
+    std::uint64_t close_started_ms = 0;
     bool got_packet = false;
     std::uint64_t opened_ms = 0;
     std::uint64_t partial_since_ms = 0;  // when the incomplete frame's first byte came
@@ -160,7 +175,7 @@ struct server::impl final : action_sink {
 
     connection* target(conn_id id) {
         const auto it = conns.find(id);
-        return it == conns.end() || it->second->dead ? nullptr : it->second.get();
+        return it == conns.end() || it->second->forgotten ? nullptr : it->second.get();
     }
 
     // False (and the connection is being closed) when `bytes` more would pass the bound.
@@ -169,6 +184,7 @@ struct server::impl final : action_sink {
         if (!c.closing) {
             spdlog::warn("conn {} (pid {} uid {}): slow reader: {} bytes queued, limit {}; closing",
                          c.id, c.creds.pid, c.creds.uid, c.queued(), cfg.lim.max_queued_bytes);
+            c.abandon = true;  // it does not read: waiting for it to drain is pointless
             schedule_close(c, "slow reader (queue limit)");
         }
         return false;
@@ -220,27 +236,41 @@ struct server::impl final : action_sink {
         to_close.push_back(c.id);
     }
 
-    // Closes the socket and tells the router. What is queued gets one last
-    // non-blocking write attempt (the error packet that explains the close).
+    // Step one (once): the router forgets the connection and tells its peers.
+    // Step two: the socket closes when what is queued is written, at once when
+    // abandoned. Called again from the write handler and the linger deadline.
     void finalize(conn_id id) {
         const auto it = conns.find(id);
         if (it == conns.end()) return;
         const conn_ptr c = it->second;
-        if (!c->out.empty() && !c->writing) {
-            error_code ig;
-            c->sock.write_some(asio::buffer(c->out), ig);
+        if (!c->forgotten) {
+            c->forgotten = true;
+            c->closing = true;
+            c->close_started_ms = now_ms();
+            if (auto u = conns_per_uid.find(c->creds.uid); u != conns_per_uid.end() && --u->second == 0)
+                conns_per_uid.erase(u);
+            spdlog::info("conn {} closed (pid {} uid {}): {}", id, c->creds.pid, c->creds.uid,
+                         c->close_reason.empty() ? "closed" : c->close_reason);
+            rt.on_close(id, *this);
+            if (!c->abandon) flush(c);
         }
-        c->dead = true;
+        if (!c->abandon && (c->writing || !c->out.empty())) return;  // lingers
+        c->sock_closed = true;
         error_code ig;
         c->sock.shutdown(stream::socket::shutdown_both, ig);
         c->sock.close(ig);
         conns.erase(it);
-        if (auto u = conns_per_uid.find(c->creds.uid); u != conns_per_uid.end() && --u->second == 0)
-            conns_per_uid.erase(u);
-        spdlog::info("conn {} closed (pid {} uid {}): {}", id, c->creds.pid, c->creds.uid,
-                     c->close_reason.empty() ? "closed" : c->close_reason);
-        rt.on_close(id, *this);
         if (stopping && conns.empty()) io.stop();
+    }
+
+    // A write failed: nothing more can be delivered on this connection.
+    void fail_write(connection& c, const error_code& ec) {
+        c.abandon = true;
+        c.out.clear();
+        if (!c.closing)
+            schedule_close(c, "write failed: " + ec.message());
+        else
+            to_close.push_back(c.id);
     }
 
     // --- Writing --------------------------------------------------------------------
@@ -248,14 +278,17 @@ struct server::impl final : action_sink {
     // Carries out what a gateway translator asked for.
     void apply(connection& c, gateway_output& g) {
         for (const auto& line : g.diagnostics) diagnose(c.id, line);
-        if (!g.to_router.empty()) {
+        if (!g.to_router.empty() && !stopping && !c.forgotten) {
             rt.set_now(now_ms());
             proto::frame_reader frames;
             frames.feed(g.to_router, [&](const proto::frame& f) {
                 return rt.on_packet(c.id, f, *this) && !c.closing;
             });
         }
-        if (!g.to_client.empty() && !c.closing && has_room(c, g.to_client.size())) {
+        // A reply may be as large as the message limit: the bound applies to
+        // what is already queued, so a reading client always gets its answer.
+        if (!g.to_client.empty() && !c.sock_closed && !c.abandon &&
+            (c.queued() <= cfg.lim.max_queued_bytes || has_room(c, g.to_client.size()))) {
             c.out.insert(c.out.end(), g.to_client.begin(), g.to_client.end());
             mark_dirty(c);
         }
@@ -266,7 +299,7 @@ struct server::impl final : action_sink {
     }
 
     void flush(const conn_ptr& c) {
-        if (c->gateway && !c->router_inbox.empty() && !c->dead) {
+        if (c->gateway && !c->router_inbox.empty() && !c->sock_closed) {
             std::vector<std::uint8_t> inbox;
             inbox.swap(c->router_inbox);
             gateway_output g;
@@ -277,13 +310,10 @@ struct server::impl final : action_sink {
             });
             apply(*c, g);
         }
-        if (c->dead || c->writing || c->out.empty()) return;
+        if (c->sock_closed || c->abandon || c->writing || c->out.empty()) return;
         error_code ec;
         const std::size_t n = c->sock.write_some(asio::buffer(c->out), ec);
-        if (ec && ec != asio::error::would_block) {
-            schedule_close(*c, "write failed: " + ec.message());
-            return;
-        }
+        if (ec && ec != asio::error::would_block) return fail_write(*c, ec);
         if (!ec && n == c->out.size()) {
             c->out.clear();
             if (c->out.capacity() > keep_capacity) std::vector<std::uint8_t>().swap(c->out);
@@ -297,14 +327,13 @@ struct server::impl final : action_sink {
             c->writing = false;
             c->inflight.clear();
             if (c->inflight.capacity() > keep_capacity) std::vector<std::uint8_t>().swap(c->inflight);
-            if (c->dead) return;
-            if (wec) {
-                schedule_close(*c, "write failed: " + wec.message());
-            } else {
+            if (c->sock_closed) return;
+            if (wec)
+                fail_write(*c, wec);
+            else
                 flush(c);
-            }
-            // A connection closing while its bytes were in flight closes now.
-            if (c->closing && c->out.empty() && !c->writing) to_close.push_back(c->id);
+            // A lingering connection whose bytes are all written closes now.
+            if (c->forgotten && c->out.empty() && !c->writing) to_close.push_back(c->id);
             after_batch();
         });
     }
@@ -324,12 +353,7 @@ struct server::impl final : action_sink {
             }
             dirty_batch.clear();
             closing_batch.swap(to_close);
-            for (const conn_id id : closing_batch) {
-                const auto it = conns.find(id);
-                // While shutting down, a connection with bytes still in flight closes when they are written.
-                if (it != conns.end() && stopping && it->second->writing) continue;
-                finalize(id);
-            }
+            for (const conn_id id : closing_batch) finalize(id);
             closing_batch.clear();
         }
     }
@@ -351,7 +375,12 @@ struct server::impl final : action_sink {
             }
             if (c.gateway) {
                 gateway_output g;
+                const std::uint64_t before = c.gateway->requests_received();
                 c.gateway->on_client_bytes({scratch.data(), n}, now_ms(), g);
+                if (!c.gateway->has_partial())
+                    c.partial_since_ms = 0;
+                else if (c.gateway->requests_received() != before || c.partial_since_ms == 0)
+                    c.partial_since_ms = now_ms();
                 c.got_packet = c.got_packet || c.gateway->pending_calls() > 0 || !g.to_client.empty();
                 apply(c, g);
                 if (c.closing) return read_result::stop;
@@ -406,7 +435,7 @@ struct server::impl final : action_sink {
         for (;;) {
             auto [ec] = co_await c->sock.async_wait(stream::socket::wait_read, use_tuple);
             for (;;) {
-                if (c->dead || c->closing) co_return;
+                if (c->closing) co_return;
                 if (ec) {
                     schedule_close(*c, ec.message());
                     after_batch();
@@ -446,8 +475,11 @@ struct server::impl final : action_sink {
                               std::to_string(cfg.lim.max_connections_per_uid) + ")");
         error_code ec;
         sock.non_blocking(true, ec);
-        const conn_id id = next_id++;
-        if (next_id == daemon_conn) next_id = 1;
+        // Ids wrap after 2^32 accepts; never reuse one still live.
+        conn_id id;
+        do {
+            id = next_id++;
+        } while (id == daemon_conn || conns.contains(id));
         auto c = std::make_shared<connection>(id, std::move(sock), cfg.lim.max_payload);
         c->creds = cr;
         c->opened_ms = now_ms();
@@ -459,12 +491,19 @@ struct server::impl final : action_sink {
         rt.on_open(id, cr);
         spdlog::info("conn {} open{} (pid {} uid {} gid {})", id, searpc ? " (searpc gateway)" : "",
                      cr.pid, cr.uid, cr.gid);
-        asio::co_spawn(io, read_loop(std::move(c)), [id](std::exception_ptr e) {
+        asio::co_spawn(io, read_loop(std::move(c)), [this, id](std::exception_ptr e) {
             if (!e) return;
+            // A bug or bad_alloc: this connection goes, the daemon stays.
             try {
                 std::rethrow_exception(e);
             } catch (const std::exception& ex) {
-                spdlog::error("conn {}: read loop failed: {}", id, ex.what());
+                spdlog::error("conn {}: read loop failed: {}; closing", id, ex.what());
+            }
+            if (const auto it = conns.find(id); it != conns.end()) {
+                it->second->abandon = true;
+                schedule_close(*it->second, "internal error");
+                to_close.push_back(id);
+                after_batch();
             }
         });
     }
@@ -500,6 +539,8 @@ struct server::impl final : action_sink {
         unlink_if_ours(gateway_bound);
         rt.set_now(now_ms());
         rt.shutdown_all(*this);
+        // Delivered before anything closes, so gateway clients get their 500 reply too.
+        after_batch();
         for (auto& [id, c] : conns) schedule_close(*c, "shutdown");
         // Closing waits for queued bytes to be written, up to the deadline.
         for (auto& [id, c] : conns) mark_dirty(*c);
@@ -513,7 +554,10 @@ struct server::impl final : action_sink {
             spdlog::warn("shutdown deadline: closing {} connections with unwritten data",
                          conns.size());
             std::vector<conn_id> ids;
-            for (auto& [id, c] : conns) ids.push_back(id);
+            for (auto& [id, c] : conns) {
+                c->abandon = true;
+                ids.push_back(id);
+            }
             for (const conn_id id : ids) finalize(id);
             io.stop();
         });
@@ -637,6 +681,10 @@ struct server::impl final : action_sink {
         const std::uint64_t now = now_ms();
         rt.set_now(now);
         for (auto& [id, c] : conns) {
+            if (c->forgotten && now - c->close_started_ms >= linger_ms) {
+                c->abandon = true;  // its peer does not read what explains the close
+                to_close.push_back(id);
+            }
             if (c->closing) continue;
             if (!c->got_packet && now - c->opened_ms >= cfg.lim.first_packet_timeout_ms) {
                 diagnose(id, "no complete packet within " +

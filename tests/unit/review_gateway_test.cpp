@@ -58,7 +58,7 @@ void respond(searpc_gateway& gw, std::uint32_t id, const std::string& payload, g
 
 TEST_CASE("review: gateway call timeout runs from when the call starts, not from when it was "
           "queued behind another call",
-          "[review][gateway][!mayfail]") {
+          "[review][gateway]") {
     // Call timeout 1000 ms. Two calls to "calc" arrive together at t=0; the first
     // takes 900 ms; the second starts at t=900 and has run for 200 ms at t=1100.
     searpc_gateway gw(1 << 20, 65535, 1000);
@@ -95,7 +95,7 @@ TEST_CASE("review: gateway call timeout runs from when the call starts, not from
 
 TEST_CASE("review: a gateway client cannot make the daemon hold about 65 x max_message bytes "
           "of queued calls",
-          "[review][gateway][security][!mayfail]") {
+          "[review][gateway][security]") {
     // max_message 100000: each request may be that big, and 64 may queue behind the
     // one in progress, so one connection holds 65 x 100 kB. With the default 16 MiB
     // message limit that is over 1 GiB per connection (1024 connections per uid).
@@ -115,7 +115,7 @@ TEST_CASE("review: a gateway client cannot make the daemon hold about 65 x max_m
 
 TEST_CASE("review: while awaiting a result, only 312 and 311 content becomes the result "
           "(a stray 200 or keep-alive with content does not corrupt the reply JSON)",
-          "[review][gateway][!mayfail]") {
+          "[review][gateway]") {
     searpc_gateway gw(1 << 20, 65535, 30000);
     gateway_output out;
     gw.on_client_bytes(proto::as_bytes(searpc_request("calc", R"([\"a\"])")), 0, out);

@@ -326,6 +326,12 @@ inline call parse_call(std::string_view text) {
 
 // The arguments of `function` as the typed tuple Tuple; throws rpc::error(err::bad_call)
 // naming the function and the (1-based) argument position on a count or type mismatch.
+// GCC 12 at -O2 reports std::optional<std::optional<T>> members as maybe
+// uninitialized here (a known false positive); the values are always set.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 template <class Tuple>
 Tuple args_from_json(std::string_view function, const boost::json::array& args) {
     constexpr std::size_t n = std::tuple_size_v<Tuple>;
@@ -349,6 +355,9 @@ Tuple args_from_json(std::string_view function, const boost::json::array& args) 
     }
     (std::make_index_sequence<n>{});
 }
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 
 // --- Results ---------------------------------------------------------------------------
 
