@@ -363,31 +363,35 @@ TEST_CASE("rpc: 20 connections x 10 calls at once all get their own results",
         constexpr int clients = 20, calls = 10;
         int finished = 0, right = 0, wrong = 0;
         async_event all(ex);
+        std::vector<std::unique_ptr<rpc::client>> pool;
         for (int c = 0; c < clients; ++c) {
-            asio::co_spawn(
-                ex,
-                [&, c]() -> awaitable<void> {
-                    rpc::client calc(co_await connection::connect(ex, d.socket()), "calc",
-                                     {.timeout = 20s});
-                    for (int i = 0; i < calls; ++i) {
-                        const int r = co_await calc.call<int>("slow_add", c * 1000, i, i % 3);
-                        const std::string g = co_await calc.call<std::string>(
-                            "greet", std::to_string(c) + "/" + std::to_string(i));
-                        (r == c * 1000 + i &&
-                         g == "hello, " + std::to_string(c) + "/" + std::to_string(i))
-                            ? ++right
-                            : ++wrong;
-                    }
-                },
-                [&](std::exception_ptr e) {
-                    if (e) wrong += calls;
-                    if (++finished == clients) all.set();
-                });
+            pool.push_back(
+                std::make_unique<rpc::client>(co_await connection::connect(ex, d.socket()), "calc",
+                                              rpc::options{.timeout = 20s, .max_sessions = 4}));
+        }
+        // All 200 calls in flight together: each client shares 4 sessions among its 10.
+        for (int c = 0; c < clients; ++c) {
+            for (int i = 0; i < calls; ++i) {
+                asio::co_spawn(
+                    ex,
+                    [&, c, i]() -> awaitable<void> {
+                        const std::string who = std::to_string(c) + "/" + std::to_string(i);
+                        const int sum = co_await pool[c]->call<int>("slow_add", c * 1000, i, i % 5);
+                        const std::string greeting =
+                            co_await pool[c]->call<std::string>("greet", who);
+                        (sum == c * 1000 + i && greeting == "hello, " + who) ? ++right : ++wrong;
+                    },
+                    [&](std::exception_ptr e) {
+                        if (e) ++wrong;
+                        if (++finished == clients * calls) all.set();
+                    });
+            }
         }
         const auto finished_all = co_await all.wait(30s);
         REQUIRE(finished_all);
         CHECK(right == clients * calls);
         CHECK(wrong == 0);
+        for (const auto& c : pool) CHECK(c->open_sessions() == 4);
     });
 }
 
