@@ -33,15 +33,18 @@ void make_parent_dirs(const std::string& path) {
     }
 }
 
-// True if something accepts connections on the socket file at `path`.
-bool socket_is_live(const sockaddr_un& addr) {
+// True if something accepts connections on the socket file at `path`; false
+// only when the kernel says nobody listens (ECONNREFUSED): any other failure
+// (EACCES, ...) is not proof that the file is stale, so it stops the start.
+bool socket_is_live(const sockaddr_un& addr, const std::string& path) {
     const int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (probe < 0) fail(errno, "socket()");
-    const bool live =
-        ::connect(probe, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0 ||
-        errno == EAGAIN;  // a live daemon whose backlog is full
+    const int rc = ::connect(probe, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
+    const int err = errno;
     ::close(probe);
-    return live;
+    if (rc == 0 || err == EAGAIN) return true;  // EAGAIN: a live daemon with a full backlog
+    if (err == ECONNREFUSED) return false;
+    fail(err, "cannot tell whether " + path + " belongs to a live daemon");
 }
 
 }  // namespace
@@ -54,7 +57,7 @@ bound_socket bind_unix_listener(const std::string& path, unsigned mode, gid_t gi
     if (::lstat(path.c_str(), &st) == 0) {
         if (!S_ISSOCK(st.st_mode))
             fail(EEXIST, path + " exists and is not a socket (refusing to replace it)");
-        if (socket_is_live(addr))
+        if (socket_is_live(addr, path))
             fail(EADDRINUSE, "another daemon is listening on " + path);
         if (::unlink(path.c_str()) != 0 && errno != ENOENT)
             fail(errno, "cannot remove stale socket " + path);
@@ -74,8 +77,10 @@ bound_socket bind_unix_listener(const std::string& path, unsigned mode, gid_t gi
         // Two daemons racing: the other one bound first.
         fail(bind_errno, "cannot bind " + path);
     }
-    if ((gid != static_cast<gid_t>(-1) && ::chown(path.c_str(), static_cast<uid_t>(-1), gid) != 0) ||
-        ::chmod(path.c_str(), mode) != 0 || ::listen(fd, backlog) != 0 ||
+    // The umask above already gave the file `mode`; the group change must not
+    // follow a symlink swapped in after bind().
+    if ((gid != static_cast<gid_t>(-1) && ::lchown(path.c_str(), static_cast<uid_t>(-1), gid) != 0) ||
+        ::listen(fd, backlog) != 0 ||
         ::lstat(path.c_str(), &st) != 0) {
         const int err = errno;
         ::close(fd);
