@@ -127,7 +127,7 @@ TEST_CASE("junctionctl status: the socket, then daemon-info as 'key: value' line
     for (const auto& line : lines) keys.push_back(line.substr(0, line.find(": ")));
     CHECK(keys == std::vector<std::string>{"socket", "version", "uptime", "connections", "sessions",
                                            "services", "sessions_opened", "packets_routed",
-                                           "bytes_routed"});
+                                           "bytes_routed", "late_packets"});
     CHECK(r.out.find("\nservices: 1\n") != std::string::npos);
     // The provider and junctionctl itself.
     CHECK(r.out.find("\nconnections: 2\n") != std::string::npos);
