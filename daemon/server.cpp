@@ -98,7 +98,8 @@ gid_t socket_gid(const std::string& name) {
     if (const group* g = ::getgrnam(name.c_str())) return g->gr_gid;
     throw std::system_error(ENOENT, std::generic_category(), "--socket-group: no group " + name);
 }
-// Buffers larger than this are released once drained, so idle connections stay small.
+// Buffers larger than this are released by the housekeeping tick once drained,
+// so idle connections stay small while busy ones do not reallocate per write.
 constexpr std::size_t keep_capacity = 64 * 1024;
 
 struct connection {
@@ -319,7 +320,6 @@ struct server::impl final : action_sink {
         if (ec && ec != asio::error::would_block) return fail_write(*c, ec);
         if (!ec && n == c->out.size()) {
             c->out.clear();
-            if (c->out.capacity() > keep_capacity) std::vector<std::uint8_t>().swap(c->out);
             return;
         }
         // The kernel buffer is full: hand the rest to one async_write.
@@ -329,7 +329,6 @@ struct server::impl final : action_sink {
         asio::async_write(c->sock, asio::buffer(c->inflight), [this, c](error_code wec, std::size_t) {
             c->writing = false;
             c->inflight.clear();
-            if (c->inflight.capacity() > keep_capacity) std::vector<std::uint8_t>().swap(c->inflight);
             if (c->sock_closed) return;
             if (wec)
                 fail_write(*c, wec);
@@ -494,7 +493,6 @@ struct server::impl final : action_sink {
                 n = 0;
                 more = true;
             }
-            if (!c->reader.has_partial()) c->reader.shrink();
         }
     }
 
@@ -722,6 +720,13 @@ struct server::impl final : action_sink {
         });
     }
 
+    void release_idle_buffers(connection& c) {
+        if (c.out.empty() && c.out.capacity() > keep_capacity) std::vector<std::uint8_t>().swap(c.out);
+        if (!c.writing && c.inflight.capacity() > keep_capacity)
+            std::vector<std::uint8_t>().swap(c.inflight);
+        if (!c.reader.has_partial()) c.reader.shrink();
+    }
+
     // Closes connections that never complete a packet (slowloris) and lets the
     // router reap idle sessions.
     void tick() {
@@ -733,6 +738,7 @@ struct server::impl final : action_sink {
                 to_close.push_back(id);
             }
             if (c->closing) continue;
+            release_idle_buffers(*c);
             if (!c->got_packet && now - c->opened_ms >= cfg.lim.first_packet_timeout_ms) {
                 diagnose(id, "no complete packet within " +
                                  std::to_string(cfg.lim.first_packet_timeout_ms) + " ms; closing");
