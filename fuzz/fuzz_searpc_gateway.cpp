@@ -13,7 +13,7 @@
 // Invariants: no crash; the bytes for the client are a sequence of replies,
 // each a 4-byte native length then that many bytes; a reply is valid JSON unless
 // it is the provider's own result relayed unchanged (then it must be exactly the
-// tail of the content the provider sent on that session up to its 311); never
+// tail of the 312/311 content the provider sent on that session up to its 311); never
 // more replies than requests; the frames for the router are whole, version 1,
 // REQUEST (a valid service name) or UPDATE (a valid code line), with non-zero ids;
 // the queue of calls stays bounded. After a close reason, the shell closes the
@@ -138,7 +138,8 @@ public:
             !proto::parse_code_line(proto::as_bytes(payload), cl)) {
             if (cl.code == 103 || cl.code == 102 || proto::is_error(cl.code)) {
                 said_.erase(id);
-            } else {
+            } else if (cl.code == proto::code::has_more || cl.code == proto::code::rpc_ret) {
+                // Only 312 and 311 carry result bytes (§9).
                 said_[id].append(proto::as_text(cl.content));
                 if (cl.code == proto::code::rpc_ret) {
                     last_result_ = std::move(said_[id]);
