@@ -194,3 +194,26 @@ TEST_CASE("examples: example-provider --exit-on-disconnect exits 1 when junction
     CHECK(client.status == 1);
     CHECK_THAT(client.err, Catch::Contains(socket));
 }
+
+TEST_CASE("examples: example-provider is listed and called with junctionctl", "[lib][examples][ctl]") {
+    // The core issue's "done means": a provider registered through the library
+    // is listed and called with junctionctl.
+    const std::string junctionctl = JUNCTION_BUILD_DIR "/tools/junctionctl/junctionctl";
+    temp_dir dir;
+    daemon_process d(dir);
+    provider_process provider(dir, d.socket());
+    REQUIRE(provider.ready);
+
+    const auto list = run_command({junctionctl, "--socket", d.socket(), "list"});
+    CHECK(list.status == 0);
+    CHECK(list.out.find("example.hello") != std::string::npos);
+
+    const auto call = run_command({junctionctl, "--socket", d.socket(), "call", "example.hello", "world"});
+    CHECK(call.status == 0);
+    CHECK(call.out == "hello, world");
+
+    const auto updates = run_command({junctionctl, "--socket", d.socket(), "call", "example.hello",
+                                      "x", "--update", "200:ping"});
+    CHECK(updates.status == 0);
+    CHECK(updates.out == "hello, xping");
+}
