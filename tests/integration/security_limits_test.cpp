@@ -261,9 +261,9 @@ TEST_CASE("partial-packet-timeout-ms closes a connection that trickles one packe
 
 TEST_CASE("partial-packet-timeout-ms also closes a searpc gateway client that leaves a request incomplete",
           "[security][timeouts][searpc]") {
-    // Known bug (daemon/server.cpp, read_available): the gateway branch never sets
-    // partial_since_ms, so after one complete request a gateway client can hold a
-    // request of up to max-message bytes (16 MiB) open forever, on each of its
+    // Regression: the gateway branch of the read loop never started the partial
+    // clock, so after one complete request a gateway client could hold a request
+    // of up to max-message bytes (16 MiB) open forever, on each of its
     // max-connections-per-uid connections.
     temp_dir dir;
     const std::string gateway = dir.file("searpc.sock");

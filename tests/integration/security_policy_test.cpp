@@ -388,9 +388,8 @@ TEST_CASE("SIGHUP applies a rewritten policy and connections and sessions surviv
 
 TEST_CASE("SIGHUP with a uid too large for a number in a rule is rejected and the daemon runs on",
           "[security][policy][reload]") {
-    // Known bug (daemon/policy.cpp parse_id): std::stoul throws std::out_of_range,
-    // which parse_config() does not catch: the exception leaves the SIGHUP handler
-    // and the daemon aborts (at start: abort with 'terminate called').
+    // Regression: std::stoul threw std::out_of_range, which parse_config() did not
+    // catch; the exception left the SIGHUP handler and aborted the daemon.
     temp_dir dir;
     const std::string conf = dir.file("junctiond.conf");
     write_file(conf, "# defaults\n");
@@ -405,8 +404,8 @@ TEST_CASE("SIGHUP with a uid too large for a number in a rule is rejected and th
 
 TEST_CASE("SIGHUP with uid=4294967296 in a rule is rejected, not read as uid 0",
           "[security][policy][reload]") {
-    // Known bug (daemon/policy.cpp parse_id): the number is cast to 32 bits, so
-    // 4294967296 becomes 0 and the rule silently applies to root instead.
+    // Regression: the number was cast to 32 bits, so 4294967296 became 0 and the
+    // rule silently applied to root instead.
     SECURITY_TEST_NEEDS_ROOT();
     temp_dir dir;
     const std::string conf = dir.file("junctiond.conf");
