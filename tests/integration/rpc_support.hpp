@@ -93,6 +93,15 @@ private:
     bool set_ = false;
 };
 
+// True when list-services content names `service`. (The parsed value is a named
+// local: a range-for over a member of a temporary would walk freed memory.)
+inline bool lists_service(const std::string& list_json, const std::string& service) {
+    const json::value list = json::parse(list_json);
+    for (const auto& s : list.at("services").as_array())
+        if (s.at("name") == service.c_str()) return true;
+    return false;
+}
+
 // Waits until junctiond no longer lists `service`, asking on `conn`. Everything
 // junctiond sent to `conn` before its last answer (a 515 for a session of the
 // service, say) has then been delivered.
@@ -102,10 +111,7 @@ inline awaitable<bool> wait_unregistered(
     const auto until = std::chrono::steady_clock::now() + timeout;
     while (std::chrono::steady_clock::now() < until) {  // bounded by the deadline
         const auto p = co_await conn.call("list-services", 2s);
-        bool listed = false;
-        for (const auto& s : json::parse(p.content).at("services").as_array())
-            if (s.at("name") == service.c_str()) listed = true;
-        if (!listed) co_return true;
+        if (!lists_service(p.content, service)) co_return true;
     }
     co_return false;
 }
