@@ -7,13 +7,14 @@
 // thread, so calls from several caller threads need no lock.
 #include "junction/rpc_sync.hpp"
 
+#include <future>
+#include <thread>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_future.hpp>
-#include <future>
-#include <thread>
 
 #include "junction/proto/text.hpp"
 #include "junction/rpc.hpp"

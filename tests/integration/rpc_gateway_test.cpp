@@ -2,13 +2,13 @@
 // rpc::service: what the interop tests cannot drive from python3-searpc or C
 // (pipelined requests, providers dying and coming back, call timeouts), with a
 // minimal client of the named-pipe transport written here.
+#include <cstring>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
-#include <cstring>
 
 #include "rpc_support.hpp"
 

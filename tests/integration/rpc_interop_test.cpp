@@ -7,11 +7,11 @@
 // /usr/bin/python3 (Debian's modules; a python3 earlier in PATH may lack them);
 // the C one is compiled here at run time with pkg-config's flags for libsearpc.
 // Either test is skipped, with a message saying why, where its toolchain is missing.
+#include <map>
+#include <sstream>
 #include <sys/stat.h>
 
 #include <boost/json/parse.hpp>
-#include <map>
-#include <sstream>
 
 #include "rpc_support.hpp"
 

@@ -15,11 +15,19 @@
 //     build it in a statement of its own.
 #pragma once
 
-#include <poll.h>
-#include <sys/wait.h>
-#include <unistd.h>
+#include <catch2/catch.hpp>
 
 #include <atomic>
+#include <csignal>
+#include <future>
+#include <optional>
+#include <poll.h>
+#include <stdexcept>
+#include <string>
+#include <sys/wait.h>
+#include <thread>
+#include <unistd.h>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -29,13 +37,6 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json/parse.hpp>
-#include <catch2/catch.hpp>
-#include <csignal>
-#include <future>
-#include <optional>
-#include <stdexcept>
-#include <string>
-#include <thread>
 
 #include "harness.hpp"
 #include "junction/rpc.hpp"

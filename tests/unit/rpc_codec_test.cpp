@@ -6,12 +6,13 @@
 // rpc_codec.hpp is header-only and needs only Boost.JSON, so this unit layer
 // tests it without the client library (unit_tests links proto and the router,
 // which brings Boost.JSON); hence the include by path.
-#include "../../lib/include/junction/rpc_codec.hpp"
-
 #include <catch2/catch.hpp>
+
 #include <map>
 #include <string>
 #include <vector>
+
+#include "../../lib/include/junction/rpc_codec.hpp"
 
 namespace rpc = junction::rpc;
 namespace json = boost::json;

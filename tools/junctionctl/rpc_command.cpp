@@ -9,15 +9,16 @@
 // that ends before the result (no provider: 501, provider gone: 515, ...) is
 // reported the same way, as the searpc gateway does. Timeouts and lost
 // connections are exit 4 and 3 (command.hpp).
-#include <CLI/CLI.hpp>
-#include <boost/json/parse.hpp>
-#include <boost/json/serialize.hpp>
 #include <cstddef>
 #include <cstdio>
-#include <junction/rpc_sync.hpp>
 #include <memory>
 #include <string>
 #include <vector>
+
+#include <CLI/CLI.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <junction/rpc_sync.hpp>
 
 #include "command.hpp"
 

@@ -62,10 +62,6 @@
 // flight; its idle sessions are ended with UPDATE 103.
 #pragma once
 
-#include <boost/asio/awaitable.hpp>
-#include <boost/json/array.hpp>
-#include <boost/json/object.hpp>
-#include <boost/json/value.hpp>
 #include <chrono>
 #include <cstddef>
 #include <functional>
@@ -75,6 +71,11 @@
 #include <tuple>
 #include <type_traits>
 #include <utility>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
 
 #include "junction/connection.hpp"
 #include "junction/rpc_codec.hpp"

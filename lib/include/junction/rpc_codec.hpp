@@ -19,14 +19,6 @@
 // before anything is sent, so a sender can refuse a message over the limit.
 #pragma once
 
-#include <boost/json/array.hpp>
-#include <boost/json/object.hpp>
-#include <boost/json/serialize.hpp>
-#include <boost/json/stream_parser.hpp>
-#include <boost/json/string.hpp>
-#include <boost/json/value.hpp>
-#include <boost/json/value_from.hpp>
-#include <boost/json/value_to.hpp>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -37,6 +29,15 @@
 #include <tuple>
 #include <type_traits>
 #include <utility>
+
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/stream_parser.hpp>
+#include <boost/json/string.hpp>
+#include <boost/json/value.hpp>
+#include <boost/json/value_from.hpp>
+#include <boost/json/value_to.hpp>
 
 namespace junction::rpc {
 

@@ -20,13 +20,14 @@
 // connects again (a restarted junctiond is picked up).
 #pragma once
 
-#include <boost/json/array.hpp>
-#include <boost/json/object.hpp>
-#include <boost/json/value.hpp>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
+
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
 
 #include "junction/rpc_codec.hpp"
 
