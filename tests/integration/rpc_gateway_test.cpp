@@ -129,10 +129,10 @@ TEST_CASE("gateway: a 1 MiB argument and a 6 MiB result", "[rpc][gateway][large]
     CHECK(pipe.call("calc", json::array{"big", six_mib}) == ret(json::string(big_string(six_mib))));
 }
 
-// Known gateway bug (see the RPC issue report): the reply is queued for the
-// searpc client in one piece, and a piece over max-queued-bytes (8 MiB) trips
-// the slow-reader rule even on an empty queue ("slow reader: 0 bytes queued"),
-// so results between 8 MiB and max-message (16 MiB) close the connection.
+// Regression (fixed in 25c401f): the reply was queued for the searpc client in
+// one piece, and a piece over max-queued-bytes (8 MiB) tripped the slow-reader
+// rule even on an empty queue, so results between 8 MiB and max-message closed
+// the connection.
 TEST_CASE("gateway: a 10 MiB result (under max-message, over max-queued-bytes) is delivered",
           "[rpc][gateway][large]") {
     temp_dir dir;
@@ -181,10 +181,9 @@ TEST_CASE("gateway: a call over searpc-call-timeout-ms is err_code 514, the next
     CHECK(pipe.call("calc", json::array{"add", 2, 40}) == ret(42));
 }
 
-// Known gateway bug (see the RPC issue report): searpc_gateway::finish() starts
-// the next queued call with that call's *arrival* time as "now", so a queued
-// call's timeout counts its time in the queue and it can fail with 514 long
-// before it has run for searpc-call-timeout-ms.
+// Regression (fixed in 25c401f): searpc_gateway::finish() started the next
+// queued call with that call's arrival time as "now", so a queued call's timeout
+// counted its time in the queue.
 TEST_CASE("gateway: a queued call's timeout counts from when it starts, not from when it arrived",
           "[rpc][gateway][timeout]") {
     temp_dir dir;
