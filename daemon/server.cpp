@@ -708,6 +708,7 @@ struct server::impl final : action_sink {
     std::chrono::milliseconds tick_interval() const {
         std::uint64_t t = std::min(cfg.lim.first_packet_timeout_ms, cfg.lim.partial_packet_timeout_ms);
         if (cfg.lim.session_idle_timeout_ms) t = std::min(t, cfg.lim.session_idle_timeout_ms);
+        if (gateway_acceptor) t = std::min(t, cfg.searpc_call_timeout_ms);
         return std::chrono::milliseconds(std::clamp<std::uint64_t>(t / 4, 5, 1000));
     }
 
@@ -739,7 +740,10 @@ struct server::impl final : action_sink {
             }
             if (c->closing) continue;
             release_idle_buffers(*c);
-            if (!c->got_packet && now - c->opened_ms >= cfg.lim.first_packet_timeout_ms) {
+            // libsearpc clients keep idle pooled connections open before their
+            // first call: gateway connections are exempt from this one.
+            if (!c->gateway && !c->got_packet &&
+                now - c->opened_ms >= cfg.lim.first_packet_timeout_ms) {
                 diagnose(id, "no complete packet within " +
                                  std::to_string(cfg.lim.first_packet_timeout_ms) + " ms; closing");
                 schedule_close(*c, "first-packet timeout");
