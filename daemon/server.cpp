@@ -123,6 +123,7 @@ struct connection {
     bool abandon = false;
     bool sock_closed = false;
     std::uint64_t close_started_ms = 0;
+    std::uint32_t diagnostics = 0;  // problems logged (see diagnose)
     bool got_packet = false;
     std::uint64_t opened_ms = 0;
     std::uint64_t partial_since_ms = 0;  // when the incomplete frame's first byte came
@@ -226,9 +227,18 @@ struct server::impl final : action_sink {
         if (connection* c = target(id)) schedule_close(*c, reason);
     }
 
+    // One line per problem, but a peer cannot flood the log: after
+    // max_diagnostics lines a connection's further problems are only counted.
+    static constexpr std::uint32_t max_diagnostics = 20;
     void diagnose(conn_id id, std::string_view what) override {
-        if (connection* c = target(id))
+        connection* c = target(id);
+        if (!c) return;
+        ++c->diagnostics;
+        if (c->diagnostics <= max_diagnostics)
             spdlog::warn("conn {} (pid {} uid {}): {}", id, c->creds.pid, c->creds.uid, what);
+        else if (c->diagnostics == max_diagnostics + 1)
+            spdlog::warn("conn {} (pid {} uid {}): more problems; not logged until it closes", id,
+                         c->creds.pid, c->creds.uid);
     }
 
     // --- Closing ------------------------------------------------------------------
@@ -253,8 +263,11 @@ struct server::impl final : action_sink {
             c->close_started_ms = now_ms();
             if (auto u = conns_per_uid.find(c->creds.uid); u != conns_per_uid.end() && --u->second == 0)
                 conns_per_uid.erase(u);
-            spdlog::info("conn {} closed (pid {} uid {}): {}", id, c->creds.pid, c->creds.uid,
-                         c->close_reason.empty() ? "closed" : c->close_reason);
+            spdlog::info("conn {} closed (pid {} uid {}): {}{}", id, c->creds.pid, c->creds.uid,
+                         c->close_reason.empty() ? "closed" : c->close_reason,
+                         c->diagnostics > max_diagnostics
+                             ? " (" + std::to_string(c->diagnostics) + " problems in all)"
+                             : std::string());
             rt.on_close(id, *this);
             if (!c->abandon) flush(c);
         }
