@@ -174,7 +174,7 @@ std::string make_payload(FuzzedDataProvider& in) {
             if (in.ConsumeBool()) line += " msg";
             line += '\n';
             if (in.ConsumeBool()) {
-                line += vocabulary[in.ConsumeIntegralInRange<std::size_t>(2, 6)];
+                line += vocabulary[in.ConsumeIntegralInRange<std::size_t>(0, 6)];
                 line += ' ';
                 line += vocabulary[in.ConsumeIntegralInRange<std::size_t>(7, vocabulary.size() - 1)];
             } else {

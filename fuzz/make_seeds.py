@@ -164,7 +164,7 @@ class RouterEvents(Input):
         self.int_range(0, 4, 2).boolean(True).int_range(0, len(CODES) - 1, CODES.index(code))
         self.boolean(False)  # no message
         if command:
-            self.boolean(True).int_range(2, 6, VOCAB.index(command[0]))
+            self.boolean(True).int_range(0, 6, VOCAB.index(command[0]))
             self.int_range(7, len(VOCAB) - 1, VOCAB.index(command[1]))
         else:
             self.boolean(False).boolean(True).string(content)
@@ -186,7 +186,8 @@ write("fuzz_router", "register-call-done",
       .update(2, 2, 103).bytes())
 write("fuzz_router", "receive-cmd",
       RouterEvents().request(1, 1, ["receive-cmd"]).update(1, 1, 200, command=("register-service", "svc2"))
-      .update(1, 1, 200, command=("list-services", "svc2")).update(1, 1, 103).bytes())
+      .update(1, 1, 200, command=("list-services", "svc2")).update(1, 1, 200, command=("echo", "1"))
+      .update(1, 1, 103).bytes())
 write("fuzz_router", "provider-goes-away",
       RouterEvents().open(3, 1).request(3, 1, ["register-service", "shared.x"])
       .request(2, 4, ["shared.x"]).request(1, 4, ["shared.x"]).close(3).bytes())
