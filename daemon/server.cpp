@@ -792,19 +792,9 @@ int server::run() {
     // Socket activation: systemd owns the socket file (it is neither created nor
     // removed here). Further fds (e.g. one named "searpc") stay open for their users.
     const auto passed = systemd::listen_fds();
-    if (const auto fd = systemd::pick_listen_fd(passed, "junction")) {
-        m.acceptor.emplace(m.io, stream(), *fd);
-        m.listen_path = m.acceptor->local_endpoint().path();
-        spdlog::info("junctiond {} listening on {} (socket-activated, {} fds passed)",
-                     JUNCTION_VERSION, m.listen_path, passed.size());
-    } else {
-        m.bound = bind_unix_listener(m.cfg.socket_path, m.cfg.socket_mode,
-                                     socket_gid(m.cfg.socket_group));
-        m.acceptor.emplace(m.io, stream(), m.bound.fd);
-        m.listen_path = m.cfg.socket_path;
-        spdlog::info("junctiond {} listening on {}", JUNCTION_VERSION, m.cfg.socket_path);
-    }
     // The optional libsearpc gateway socket: passed as "searpc", or bound here.
+    // It is ready before the main socket accepts, so whoever waits for the main
+    // socket finds the gateway too.
     const bool searpc_passed = std::any_of(passed.begin(), passed.end(),
                                            [](const auto& f) { return f.name == "searpc"; });
     if (searpc_passed) {
@@ -816,6 +806,18 @@ int server::run() {
                                              socket_gid(m.cfg.socket_group));
         m.gateway_acceptor.emplace(m.io, stream(), m.gateway_bound.fd);
         spdlog::info("searpc gateway on {}", m.cfg.searpc_socket);
+    }
+    if (const auto fd = systemd::pick_listen_fd(passed, "junction")) {
+        m.acceptor.emplace(m.io, stream(), *fd);
+        m.listen_path = m.acceptor->local_endpoint().path();
+        spdlog::info("junctiond {} listening on {} (socket-activated, {} fds passed)",
+                     JUNCTION_VERSION, m.listen_path, passed.size());
+    } else {
+        m.bound = bind_unix_listener(m.cfg.socket_path, m.cfg.socket_mode,
+                                     socket_gid(m.cfg.socket_group));
+        m.acceptor.emplace(m.io, stream(), m.bound.fd);
+        m.listen_path = m.cfg.socket_path;
+        spdlog::info("junctiond {} listening on {}", JUNCTION_VERSION, m.cfg.socket_path);
     }
     m.wait_signal();
     m.wait_hangup();
