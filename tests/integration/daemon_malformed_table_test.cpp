@@ -193,6 +193,13 @@ TEST_CASE("malformed-input table: every bad input gets its documented outcome, t
         CHECK(wait_until([&] { return daemon_sessions(other, 61) == 1; }, due));
         const long after_kib = d.rss_kib();
         INFO("RSS baseline " << baseline_kib << " KiB, after " << after_kib << " KiB");
+#if defined(__SANITIZE_ADDRESS__)
+        // The suite and junctiond are built alike: under ASan freed memory sits
+        // in its quarantine, so RSS says nothing about what the daemon keeps.
+        WARN("ASan build: RSS check skipped (baseline " << baseline_kib << " KiB, after "
+                                                       << after_kib << " KiB)");
+#else
         CHECK(after_kib - baseline_kib < 16 * 1024);
+#endif
     }
 }
