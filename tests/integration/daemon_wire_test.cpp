@@ -22,23 +22,13 @@
 #include "harness.hpp"
 
 using namespace junction::test;
+using namespace junction::test::wire;
 using junction::proto::packet_type;
 
 namespace {
 
 constexpr auto due = std::chrono::milliseconds(2000);  // how long an answer that is due may take
 
-std::string hex(std::string_view bytes) {
-    static constexpr char digits[] = "0123456789abcdef";
-    std::string out;
-    for (const char ch : bytes) {
-        const auto b = static_cast<unsigned char>(ch);
-        if (!out.empty()) out += ' ';
-        out += digits[b >> 4];
-        out += digits[b & 0xf];
-    }
-    return out;
-}
 
 // A string literal with its embedded NULs.
 template <std::size_t N>
@@ -46,19 +36,6 @@ std::string bytes(const char (&s)[N]) {
     return std::string(s, N - 1);
 }
 
-// A whole packet as hex, header included.
-std::string request(std::uint32_t id, std::string_view payload) {
-    return hex(encode(packet_type::request, id, payload));
-}
-std::string response(std::uint32_t id, std::string_view payload) {
-    return hex(encode(packet_type::response, id, payload));
-}
-std::string update(std::uint32_t id, std::string_view payload) {
-    return hex(encode(packet_type::update, id, payload));
-}
-std::string as_hex(const packet& p) {
-    return hex(encode(static_cast<packet_type>(p.type()), p.id(), p.payload));
-}
 // The next packet the daemon sends to `c`, as hex.
 std::string next(raw_client& c) { return as_hex(c.recv(due)); }
 

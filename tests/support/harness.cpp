@@ -212,6 +212,34 @@ std::string encode(proto::packet_type type, std::uint32_t id, std::string_view p
     return out;
 }
 
+namespace wire {
+
+std::string hex(std::string_view bytes) {
+    static constexpr char digits[] = "0123456789abcdef";
+    std::string out;
+    for (const char ch : bytes) {
+        const auto b = static_cast<unsigned char>(ch);
+        if (!out.empty()) out += ' ';
+        out += digits[b >> 4];
+        out += digits[b & 0xf];
+    }
+    return out;
+}
+std::string request(std::uint32_t id, std::string_view payload) {
+    return hex(encode(proto::packet_type::request, id, payload));
+}
+std::string response(std::uint32_t id, std::string_view payload) {
+    return hex(encode(proto::packet_type::response, id, payload));
+}
+std::string update(std::uint32_t id, std::string_view payload) {
+    return hex(encode(proto::packet_type::update, id, payload));
+}
+std::string as_hex(const packet& p) {
+    return hex(encode(static_cast<proto::packet_type>(p.type()), p.id(), p.payload));
+}
+
+}  // namespace wire
+
 raw_client::raw_client(const std::string& socket_path) {
     fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_un addr{};

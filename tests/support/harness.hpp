@@ -145,4 +145,14 @@ private:
 
 std::string encode(proto::packet_type type, std::uint32_t id, std::string_view payload);
 
+// Whole packets as hex ("01 03 00 09 ..."), so byte-exact checks print readably.
+// In their own namespace: tests that compare bytes say `using namespace wire;`.
+namespace wire {
+std::string hex(std::string_view bytes);
+std::string request(std::uint32_t id, std::string_view payload);
+std::string response(std::uint32_t id, std::string_view payload);
+std::string update(std::uint32_t id, std::string_view payload);
+std::string as_hex(const packet& p);
+}  // namespace wire
+
 }  // namespace junction::test
