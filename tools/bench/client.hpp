@@ -23,6 +23,8 @@
 
 namespace junction::bench {
 
+using clock = std::chrono::steady_clock;
+
 struct endpoint {
     std::string socket_path;  // junctiond, the relay, or the provider itself (direct)
     std::string service;      // the REQUEST line that opens a session
@@ -76,6 +78,40 @@ public:
                                        const window_hooks& hooks) = 0;
 };
 
+// Warm-up, then samples, bounded by count and by spec.time_cap. Warm-up ends at
+// spec.warmup round trips or a fifth of the time cap, whichever comes first, so a
+// slow system (under valgrind, say) still gets sampled.
+class sample_loop {
+public:
+    explicit sample_loop(const sequential_spec& spec)
+        : spec_(spec), start_(clock::now()), warm_until_(start_ + spec.time_cap / 5),
+          cap_(start_ + spec.time_cap) {
+        samples.reserve(spec.iterations);
+    }
+    bool more() {
+        const auto now = clock::now();
+        if (samples.size() >= spec_.iterations || now >= cap_) return false;
+        if (!sampling_ && (warm_ >= spec_.warmup || now >= warm_until_)) sampling_ = true;
+        return true;
+    }
+    void record(clock::time_point t0) {
+        if (sampling_)
+            samples.push_back(std::chrono::duration<double, std::micro>(clock::now() - t0).count());
+        else
+            ++warm_;
+    }
+    std::vector<double> samples;
+
+private:
+    const sequential_spec& spec_;
+    clock::time_point start_, warm_until_, cap_;
+    std::size_t warm_ = 0;
+    bool sampling_ = false;
+};
+
 std::unique_ptr<client_driver> make_raw_client();
+// A driver for the searpc gateway (searpc_client.cpp): libsearpc's named-pipe
+// framing, one call in flight per connection, `ep.service`'s "echo" function.
+std::unique_ptr<client_driver> make_searpc_client();
 
 }  // namespace junction::bench

@@ -1,12 +1,14 @@
 // junction-bench: what one hop through junctiond costs, next to no hop at all
 // (client and provider on one socket) and to the cheapest competent hop (the
-// minimal relay, relay.cpp). See docs/performance.md.
+// minimal relay, relay.cpp); what the library, the RPC layer and the searpc
+// gateway add on top; and the D-Bus brokers doing the same echo. See
+// docs/performance.md.
 //
 // Flow: parse options ─▶ pin this process (it is the client) ─▶ for each
-// system: start it (hub process exec'd, echo provider forked and, for a hub,
-// registered) ─▶ run every workload through the client_driver, sampling the
-// hub's CPU time at the edges of each pipelined window ─▶ stop it ─▶ print one
-// table (values, ratios to the baselines) and write the JSON.
+// system (systems.hpp): start it (hub process exec'd, echo provider forked and
+// registered, its client_driver made) ─▶ run every workload it supports,
+// sampling the hub's CPU time at the edges of each pipelined window ─▶ stop it
+// ─▶ print the tables (values, ratios) and write the JSON.
 //
 // `junction-bench relay --socket PATH` runs the relay itself; the bench starts
 // it that way, as a process of its own.
@@ -28,6 +30,7 @@
 #include "provider.hpp"
 #include "relay.hpp"
 #include "report.hpp"
+#include "systems.hpp"
 #include "wire.hpp"
 
 #ifndef JUNCTION_VERSION
@@ -40,10 +43,6 @@ namespace {
 namespace fs = std::filesystem;
 using std::chrono::milliseconds;
 
-// seq64/seq4k/seq60k: sequential round trips; fresh: new sessions; x1 and xk:
-// pipelined N×1 and N×K; bandwidth: N×1 with 60 KiB.
-const std::vector<std::string> all_workloads{"seq64", "seq4k", "seq60k", "fresh", "x1", "xk", "bandwidth"};
-
 struct options {
     std::string pin;  // "" = split when two CPUs are allowed, else one
     std::string json_path;
@@ -52,9 +51,8 @@ struct options {
     std::size_t iterations = 10000;
     std::size_t connections = 8;
     std::size_t in_flight = 16;
-    std::vector<std::string> only = all_systems;
+    std::vector<std::string> only = system_names();
     std::string junctiond;
-    std::string client = "raw";
     bool markdown = false;
     unsigned reply_timeout_ms = 5000;
     unsigned rounds = 1;
@@ -66,25 +64,6 @@ struct options {
     }
 };
 
-std::vector<std::string> split_words(const std::string& s) {
-    std::istringstream in(s);
-    std::vector<std::string> words;
-    for (std::string w; in >> w;) words.push_back(w);
-    return words;
-}
-
-// execv does not search PATH (for --hub-prefix valgrind ...): look the way a shell would.
-std::string resolve_program(const std::string& name) {
-    if (name.find('/') != std::string::npos) return name;
-    const char* path = std::getenv("PATH");
-    std::istringstream dirs(path ? path : "/usr/bin:/bin");
-    for (std::string dir; std::getline(dirs, dir, ':');) {
-        const fs::path p = fs::path(dir.empty() ? "." : dir) / name;
-        if (::access(p.c_str(), X_OK) == 0) return p.string();
-    }
-    return name;
-}
-
 // The junctiond built next to the bench (build tree: <build>/tools/junction-bench
 // and <build>/daemon/junctiond; installed: bin/ and sbin/).
 std::string default_junctiond() {
@@ -94,83 +73,6 @@ std::string default_junctiond() {
         if (fs::exists(p)) return p.string();
     }
     return (dir / "../daemon/junctiond").lexically_normal().string();
-}
-
-class temp_dir {
-public:
-    temp_dir() {
-        std::string tmpl = (fs::temp_directory_path() / "junction-bench-XXXXXX").string();
-        if (!::mkdtemp(tmpl.data())) throw_errno("mkdtemp");
-        path_ = tmpl;
-    }
-    ~temp_dir() {
-        std::error_code ec;
-        fs::remove_all(path_, ec);
-    }
-    temp_dir(const temp_dir&) = delete;
-    temp_dir& operator=(const temp_dir&) = delete;
-    std::string file(const std::string& name) const { return (path_ / name).string(); }
-
-private:
-    fs::path path_;
-};
-
-std::string tail_of(const std::string& path) {
-    std::ifstream in(path);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    std::string s = ss.str();
-    if (s.size() > 2000) s = s.substr(s.size() - 2000);
-    return s;
-}
-
-// One system under test, running: a hub (none for direct) and the echo provider.
-struct running_system {
-    std::string name;
-    endpoint ep;
-    child hub;
-    child provider;
-    std::string log_path;
-};
-
-running_system start_system(const std::string& name, unsigned round, const options& opt,
-                            const pin_plan& plan, const temp_dir& tmp) {
-    running_system rs;
-    rs.name = name;
-    // A fresh socket path per round: the relay and the direct provider leave theirs behind.
-    const std::string base = name + "-" + std::to_string(round);
-    rs.ep = {tmp.file(base + ".sock"), echo_service};
-    rs.log_path = tmp.file(base + ".log");
-    const milliseconds timeout(opt.reply_timeout_ms);
-
-    if (name == "direct") {
-        const int listen_fd = listen_unix(rs.ep.socket_path);
-        rs.provider = child::fork([listen_fd] { run_echo_provider(listen_fd, -1); },
-                                  plan.cpu_for(role::provider));
-        ::close(listen_fd);
-        return rs;
-    }
-
-    std::vector<std::string> argv = split_words(opt.hub_prefix);
-    if (name == "relay")
-        argv.insert(argv.end(), {self_exe(), "relay", "--socket", rs.ep.socket_path});
-    else
-        argv.insert(argv.end(), {opt.junctiond, "--socket", rs.ep.socket_path, "--log-level", "warn"});
-    argv[0] = resolve_program(argv[0]);
-    rs.hub = child::exec(argv, rs.log_path, plan.cpu_for(role::hub));
-    const auto deadline = clock::now() + timeout;
-    while (!socket_accepts(rs.ep.socket_path)) {
-        if (!rs.hub.running())
-            throw bench_error(name + " exited at start: " + tail_of(rs.log_path));
-        if (clock::now() >= deadline)
-            throw bench_error(name + " did not listen within " + std::to_string(timeout.count()) +
-                              " ms: " + tail_of(rs.log_path));
-        std::this_thread::sleep_for(milliseconds(2));
-    }
-    const int fd = register_echo_provider(rs.ep.socket_path, timeout);
-    rs.provider = child::fork([fd] { run_echo_provider(-1, fd); }, plan.cpu_for(role::provider));
-    ::close(fd);
-    return rs;
 }
 
 struct percentiles {
@@ -190,25 +92,33 @@ percentiles summarize(std::vector<double> v) {
 
 class measurement {
 public:
-    measurement(running_system& rs, client_driver& client, const options& opt, system_result& out)
-        : rs_(rs), client_(client), opt_(opt), out_(out) {}
+    measurement(running_system& rs, const system_def& def, const options& opt, system_result& out)
+        : rs_(rs), def_(def), client_(*rs.client), opt_(opt), out_(out) {}
 
     void run_all() {
-        if (opt_.wants("seq64")) sequential(64);
-        if (opt_.wants("seq4k")) sequential(4096);
-        if (opt_.wants("seq60k")) sequential(61440);
-        if (opt_.wants("fresh")) fresh_sessions();
-        if (opt_.wants("x1")) pipelined("pipelined_x1", opt_.connections, 1, 64);
-        if (opt_.wants("xk")) pipelined("pipelined_xk", opt_.connections, opt_.in_flight, 64);
-        if (opt_.wants("bandwidth")) pipelined("bandwidth", opt_.connections, 1, 61440);
-        if (rs_.hub.pid() > 0) {
-            const memory_use m = read_memory(rs_.hub.pid());
+        for (const auto& w : all_workloads)
+            if (wants(w)) out_.workloads.push_back(w);
+        if (wants("seq64")) sequential(64);
+        if (wants("seq4k")) sequential(4096);
+        if (wants("seq60k")) sequential(61440);
+        if (wants("fresh")) fresh_sessions();
+        if (wants("x1")) pipelined("pipelined_x1", opt_.connections, 1, 64);
+        if (wants("xk")) pipelined("pipelined_xk", opt_.connections, opt_.in_flight, 64);
+        if (wants("bandwidth")) pipelined("bandwidth", opt_.connections, 1, 61440);
+        if (rs_.hub_pid > 0) {
+            const memory_use m = read_memory(rs_.hub_pid);
             out_.figures["hub_rss_kib"] = static_cast<double>(m.rss_kib);
             out_.details["hub_hwm_kib"] = static_cast<double>(m.hwm_kib);
         }
     }
 
 private:
+    // Asked for on the command line, and something this system can do.
+    bool wants(const std::string& w) const {
+        return opt_.wants(w) &&
+               std::find(def_.workloads.begin(), def_.workloads.end(), w) != def_.workloads.end();
+    }
+
     sequential_spec seq_spec(std::size_t payload) const {
         sequential_spec s;
         s.payload_size = payload;
@@ -263,7 +173,7 @@ private:
             cpu_time hub, provider, client;
         } start{}, end{};
         auto take = [&](sample& s) {
-            if (rs_.hub.pid() > 0) s.hub = read_cpu_time(rs_.hub.pid());
+            if (rs_.hub_pid > 0) s.hub = read_cpu_time(rs_.hub_pid);
             s.provider = read_cpu_time(rs_.provider.pid());
             s.client = read_cpu_time(::getpid());
         };
@@ -283,7 +193,7 @@ private:
         out_.details[key + "_provider_cpu_us_per_call"] = per_call_us(start.provider, end.provider, sched);
         out_.details[key + "_client_cpu_us_per_call"] = per_call_us(start.client, end.client, sched);
         std::string extra;
-        if (rs_.hub.pid() > 0) {
+        if (rs_.hub_pid > 0) {
             const double hub = per_call_us(start.hub, end.hub, false);
             out_.details[key + "_hub_cpu_us_per_call"] = hub;
             if (start.hub.sched_seconds >= 0)
@@ -310,32 +220,50 @@ private:
     }
 
     running_system& rs_;
+    const system_def& def_;
     client_driver& client_;
     const options& opt_;
     system_result& out_;
 };
 
-system_result run_system(const std::string& name, unsigned round, const options& opt, const pin_plan& plan,
-                         const temp_dir& tmp, client_driver& client) {
+system_result run_system(const system_def& def, unsigned round, const options& opt, const pin_plan& plan,
+                         const temp_dir& tmp) {
     system_result res;
-    res.name = name;
+    res.name = def.name;
+    if (const std::string why = def.unavailable(); !why.empty()) {
+        res.skipped = why;
+        std::fprintf(stderr, "  %-10s skipped: %s\n", def.name.c_str(), why.c_str());
+        return res;
+    }
+    system_context ctx;
+    ctx.name = def.name;
+    ctx.round = round;
+    ctx.plan = &plan;
+    ctx.tmp = &tmp;
+    ctx.junctiond = opt.junctiond;
+    ctx.hub_prefix = opt.hub_prefix;
+    ctx.timeout = milliseconds(opt.reply_timeout_ms);
     running_system rs;
+    rs.name = def.name;
+    rs.ep = {ctx.file(".sock"), echo_service};
+    rs.log_path = ctx.file(".log");
     try {
-        rs = start_system(name, round, opt, plan, tmp);
-        measurement(rs, client, opt, res).run_all();
+        def.start(rs, ctx);
+        measurement(rs, def, opt, res).run_all();
     } catch (const std::exception& e) {
         res.ok = false;
         res.error = e.what();
         if (rs.hub.pid() > 0 && !rs.hub.running())
-            res.error += " (" + name + " died: " + tail_of(rs.log_path) + ")";
-        std::fprintf(stderr, "  %-10s FAILED: %s\n", name.c_str(), res.error.c_str());
+            res.error += " (" + def.name + " died: " + tail_of(rs.log_path) + ")";
+        std::fprintf(stderr, "  %-10s FAILED: %s\n", def.name.c_str(), res.error.c_str());
     }
+    rs.client.reset();  // the library's client ends its sessions and disconnects here
     rs.provider.stop();
     const int status = rs.hub.stop();
-    // junctiond exits 0 on SIGTERM; anything else (a crash under load) is worth knowing.
-    if (name == "junctiond" && res.ok && status != 0) {
+    for (auto& c : rs.others) c.stop();
+    if (rs.hub_exits_zero && res.ok && status != 0) {
         res.ok = false;
-        res.error = "junctiond exited with status " + std::to_string(status) + ": " + tail_of(rs.log_path);
+        res.error = def.name + " exited with status " + std::to_string(status) + ": " + tail_of(rs.log_path);
     }
     return res;
 }
@@ -359,6 +287,7 @@ system_result merge_rounds(const std::vector<system_result>& rounds) {
     if (rounds.size() == 1) return rounds.front();
     system_result m;
     m.name = rounds.front().name;
+    m.skipped = rounds.front().skipped;
     std::map<std::string, std::vector<double>> figures, details;
     for (const auto& r : rounds) {
         if (!r.ok) {
@@ -380,20 +309,18 @@ int run_bench(options opt) {
     if (opt.pin.empty()) opt.pin = cpus >= 2 ? "split" : "one";
     const pin_mode mode = opt.pin == "none" ? pin_mode::none : opt.pin == "one" ? pin_mode::one : pin_mode::split;
     const pin_plan plan = pin_plan::make(mode);
-    if (std::find(opt.only.begin(), opt.only.end(), "junctiond") != opt.only.end()) {
+    // Run in the canonical order whatever order --only lists them in.
+    std::vector<const system_def*> systems;
+    for (const auto& d : system_defs())
+        if (std::find(opt.only.begin(), opt.only.end(), d.name) != opt.only.end()) systems.push_back(&d);
+    if (std::any_of(systems.begin(), systems.end(), [](auto* d) { return d->needs_junctiond; })) {
         if (opt.junctiond.empty()) opt.junctiond = default_junctiond();
         if (::access(opt.junctiond.c_str(), X_OK) != 0)
             throw bench_error("no junctiond at " + opt.junctiond + " (use --junctiond PATH)");
     }
-    // Run in the canonical order whatever order --only lists them in.
-    std::vector<std::string> systems;
-    for (const auto& s : all_systems)
-        if (std::find(opt.only.begin(), opt.only.end(), s) != opt.only.end()) systems.push_back(s);
 
-    std::unique_ptr<client_driver> client = make_raw_client();  // --client lib: the library, later
     run_info info;
     info.version = JUNCTION_VERSION;
-    info.client = client->name();
     info.pin = opt.pin;
     info.pin_detail = plan.describe();
     info.cpus = cpus;
@@ -403,7 +330,10 @@ int run_bench(options opt) {
     info.in_flight = opt.in_flight;
     info.rounds = opt.rounds;
     info.junctiond = opt.junctiond;
-    info.systems = systems;
+    for (const auto* d : systems) {
+        info.systems.push_back(d->name);
+        info.descriptions.push_back(d->description);
+    }
     info.workloads = opt.workloads;
 
     pin_self(plan.cpu_for(role::client));
@@ -419,7 +349,7 @@ int run_bench(options opt) {
     for (unsigned r = 0; r < opt.rounds; ++r) {
         if (opt.rounds > 1) std::fprintf(stderr, "round %u of %u\n", r + 1, opt.rounds);
         for (std::size_t i = 0; i < systems.size(); ++i)
-            per_round[i].push_back(run_system(systems[i], r, opt, plan, tmp, *client));
+            per_round[i].push_back(run_system(*systems[i], r, opt, plan, tmp));
     }
     std::vector<system_result> results;
     for (auto& rounds : per_round) results.push_back(merge_rounds(rounds));
@@ -465,12 +395,9 @@ int main(int argc, char** argv) {
     app.add_option("--only", opt.only, "Systems to measure, comma-separated")
         ->delimiter(',')
         ->capture_default_str()
-        ->check(CLI::IsMember(all_systems));
+        ->check(CLI::IsMember(system_names()));
     app.add_option("--junctiond", opt.junctiond,
                    "junctiond binary (default: ../daemon/junctiond next to this program)");
-    app.add_option("--client", opt.client, "Client implementation (raw; lib once lib/ exists)")
-        ->capture_default_str()
-        ->check(CLI::IsMember({"raw"}));
     app.add_option("--reply-timeout-ms", opt.reply_timeout_ms,
                    "A call not answered within this fails the system's run")
         ->capture_default_str()

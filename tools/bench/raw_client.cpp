@@ -19,8 +19,6 @@ namespace {
 
 using proto::packet_type;
 
-double micros(clock::duration d) { return std::chrono::duration<double, std::micro>(d).count(); }
-
 std::string describe(const proto::frame& f) {
     const auto text = proto::as_text(f.payload.first(std::min<std::size_t>(f.payload.size(), 60)));
     std::string printable;
@@ -72,37 +70,6 @@ void open_session(packet_conn& c, const endpoint& ep, std::uint32_t id) {
 void end_session(packet_conn& c, std::uint32_t id) {
     proto::append_code_packet(c.out, packet_type::update, id, proto::code::proc_done, {});
 }
-
-// Warm-up, then samples, bounded by count and by spec.time_cap. Warm-up ends at
-// spec.warmup round trips or a fifth of the time cap, whichever comes first, so a
-// slow system (under valgrind, say) still gets sampled.
-class sample_loop {
-public:
-    explicit sample_loop(const sequential_spec& spec)
-        : spec_(spec), start_(clock::now()), warm_until_(start_ + spec.time_cap / 5),
-          cap_(start_ + spec.time_cap) {
-        samples.reserve(spec.iterations);
-    }
-    bool more() {
-        const auto now = clock::now();
-        if (samples.size() >= spec_.iterations || now >= cap_) return false;
-        if (!sampling_ && (warm_ >= spec_.warmup || now >= warm_until_)) sampling_ = true;
-        return true;
-    }
-    void record(clock::time_point t0) {
-        if (sampling_)
-            samples.push_back(micros(clock::now() - t0));
-        else
-            ++warm_;
-    }
-    std::vector<double> samples;
-
-private:
-    const sequential_spec& spec_;
-    clock::time_point start_, warm_until_, cap_;
-    std::size_t warm_ = 0;
-    bool sampling_ = false;
-};
 
 class raw_client final : public client_driver {
 public:

@@ -1,6 +1,7 @@
 // Figures, table and JSON: see report.hpp.
 #include "report.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -22,17 +23,18 @@ std::vector<figure_def> figure_defs(std::size_t connections, std::size_t in_flig
     for (const auto& [size, name] : {std::pair{64, "64 B"}, {4096, "4 KiB"}, {61440, "60 KiB"}}) {
         const std::string base = "seq_" + std::to_string(size);
         const std::string label = std::string("seq ") + name;
-        defs.push_back({base + "_p50_us", label + " p50", "µs"});
-        defs.push_back({base + "_p99_us", label + " p99", "µs"});
-        defs.push_back({base + "_p999_us", label + " p99.9", "µs"});
+        const std::string workload = size == 64 ? "seq64" : size == 4096 ? "seq4k" : "seq60k";
+        defs.push_back({base + "_p50_us", label + " p50", "µs", false, false, workload});
+        defs.push_back({base + "_p99_us", label + " p99", "µs", false, false, workload});
+        defs.push_back({base + "_p999_us", label + " p99.9", "µs", false, false, workload});
     }
-    defs.push_back({"pipelined_x1_calls_per_s", n + "×1 64 B", "calls/s", true});
-    defs.push_back({"pipelined_xk_calls_per_s", n + "×" + k + " 64 B", "calls/s", true});
-    defs.push_back({"bandwidth_mb_per_s", n + "×1 60 KiB", "MB/s", true});
-    defs.push_back({"fresh_session_p50_us", "fresh session p50", "µs"});
-    defs.push_back({"hub_cpu_us_per_call_x1", "hub CPU/call " + n + "×1", "µs", false, true});
-    defs.push_back({"hub_cpu_us_per_call_xk", "hub CPU/call " + n + "×" + k, "µs", false, true});
-    defs.push_back({"hub_rss_kib", "hub RSS", "KiB", false, true});
+    defs.push_back({"pipelined_x1_calls_per_s", n + "×1 64 B", "calls/s", true, false, "x1"});
+    defs.push_back({"pipelined_xk_calls_per_s", n + "×" + k + " 64 B", "calls/s", true, false, "xk"});
+    defs.push_back({"bandwidth_mb_per_s", n + "×1 60 KiB", "MB/s", true, false, "bandwidth"});
+    defs.push_back({"fresh_session_p50_us", "fresh session p50", "µs", false, false, "fresh"});
+    defs.push_back({"hub_cpu_us_per_call_x1", "hub CPU/call " + n + "×1", "µs", false, true, "x1"});
+    defs.push_back({"hub_cpu_us_per_call_xk", "hub CPU/call " + n + "×" + k, "µs", false, true, "xk"});
+    defs.push_back({"hub_rss_kib", "hub RSS", "KiB", false, true, ""});
     return defs;
 }
 
@@ -44,8 +46,14 @@ struct ratio_def {
     std::string name() const { return system + "/" + baseline; }
 };
 
+// The comparisons the targets are written in: the hop against no hop and
+// against the cheapest hop; the library, RPC and gateway layers against the
+// broker they sit on; the broker against the D-Bus brokers.
 const std::vector<ratio_def> ratio_defs{
-    {"relay", "direct"}, {"junctiond", "direct"}, {"junctiond", "relay"}};
+    {"relay", "direct"},      {"junctiond", "direct"},   {"junctiond", "relay"},
+    {"lib", "junctiond"},     {"rpc", "junctiond"},      {"searpc", "rpc"},
+    {"dbus-broker", "relay"}, {"dbus-daemon", "relay"},  {"junctiond", "dbus-broker"},
+    {"junctiond", "dbus-daemon"}};
 
 const system_result* find(const std::vector<system_result>& rs, const std::string& name) {
     for (const auto& r : rs)
@@ -106,28 +114,11 @@ std::string pad(const std::string& s, std::size_t width, bool right) {
 
 }  // namespace
 
-void print_table(std::ostream& out, const run_info& info, const std::vector<system_result>& results,
-                 bool markdown) {
-    const auto defs = figure_defs(info.connections, info.in_flight);
-    std::vector<std::string> header{"figure", "unit"};
-    for (const auto& s : info.systems) header.push_back(s);
-    std::vector<ratio_def> ratios;
-    for (const auto& rd : ratio_defs)
-        if (find(results, rd.system) && find(results, rd.baseline)) ratios.push_back(rd);
-    for (const auto& rd : ratios) header.push_back(rd.name());
+namespace {
 
-    out << "junction-bench " << info.version << ": " << info.client << " client; pin " << info.pin_detail
-        << "; " << info.cpus << " CPUs; " << info.duration_ms << " ms per throughput run; "
-        << info.iterations << " latency samples; " << info.rounds
-        << (info.rounds == 1 ? " round" : " rounds (medians)") << "; load average " << info.loadavg_start
-        << " before, " << info.loadavg_end << " after\n\n";
-    std::vector<std::vector<std::string>> rows;
-    for (const auto& d : defs) {
-        std::vector<std::string> row{d.label, d.unit};
-        for (const auto& s : info.systems) row.push_back(format_value(value(results, s, d.key)));
-        for (const auto& rd : ratios) row.push_back(format_ratio(ratio(results, rd, d.key)));
-        rows.push_back(std::move(row));
-    }
+// Columns after the first two are right-aligned numbers.
+void print_grid(std::ostream& out, const std::vector<std::string>& header,
+                const std::vector<std::vector<std::string>>& rows, bool markdown) {
     std::vector<std::size_t> width(header.size());
     for (std::size_t c = 0; c < header.size(); ++c) {
         width[c] = columns(header[c]);
@@ -150,8 +141,59 @@ void print_table(std::ostream& out, const run_info& info, const std::vector<syst
         out << s << "\n";
     }
     for (const auto& row : rows) line(row);
-    for (const auto& r : results)
+}
+
+bool ran(const std::vector<system_result>& rs, const std::string& name) {
+    const system_result* r = find(rs, name);
+    return r && r->skipped.empty();
+}
+
+}  // namespace
+
+void print_table(std::ostream& out, const run_info& info, const std::vector<system_result>& results,
+                 bool markdown) {
+    const auto defs = figure_defs(info.connections, info.in_flight);
+    out << "junction-bench " << info.version << ": pin " << info.pin_detail << "; " << info.cpus
+        << " CPUs; " << info.duration_ms << " ms per throughput run; " << info.iterations
+        << " latency samples; " << info.rounds << (info.rounds == 1 ? " round" : " rounds (medians)")
+        << "; load average " << info.loadavg_start << " before, " << info.loadavg_end << " after\n\n";
+    for (std::size_t i = 0; i < info.systems.size(); ++i)
+        out << (markdown ? "- `" : "  ") << info.systems[i] << (markdown ? "`: " : ": ")
+            << (i < info.descriptions.size() ? info.descriptions[i] : "") << "\n";
+    out << "\n";
+
+    std::vector<std::string> header{"figure", "unit"};
+    std::vector<std::string> shown;
+    for (const auto& s : info.systems)
+        if (ran(results, s)) shown.push_back(s);
+    header.insert(header.end(), shown.begin(), shown.end());
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& d : defs) {
+        std::vector<std::string> row{d.label, d.unit};
+        for (const auto& s : shown) row.push_back(format_value(value(results, s, d.key)));
+        rows.push_back(std::move(row));
+    }
+    print_grid(out, header, rows, markdown);
+
+    std::vector<ratio_def> ratios;
+    for (const auto& rd : ratio_defs)
+        if (ran(results, rd.system) && ran(results, rd.baseline)) ratios.push_back(rd);
+    if (!ratios.empty()) {
+        out << "\n";
+        std::vector<std::string> rheader{"ratio", "unit"};
+        for (const auto& rd : ratios) rheader.push_back(rd.name());
+        std::vector<std::vector<std::string>> rrows;
+        for (const auto& d : defs) {
+            std::vector<std::string> row{d.label, d.unit};
+            for (const auto& rd : ratios) row.push_back(format_ratio(ratio(results, rd, d.key)));
+            rrows.push_back(std::move(row));
+        }
+        print_grid(out, rheader, rrows, markdown);
+    }
+    for (const auto& r : results) {
+        if (!r.skipped.empty()) out << r.name << " skipped: " << r.skipped << "\n";
         if (!r.ok) out << r.name << " FAILED: " << r.error << "\n";
+    }
 }
 
 void write_json(const std::string& path, const run_info& info,
@@ -159,7 +201,6 @@ void write_json(const std::string& path, const run_info& info,
     const auto defs = figure_defs(info.connections, info.in_flight);
     json::object bench{
         {"version", info.version},
-        {"client", info.client},
         {"pin", info.pin},
         {"pin_detail", info.pin_detail},
         {"cpus", info.cpus},
@@ -184,7 +225,8 @@ void write_json(const std::string& path, const run_info& info,
                                        {"label", d.label},
                                        {"unit", d.unit},
                                        {"better", d.higher_is_better ? "higher" : "lower"},
-                                       {"hub_only", d.hub_only}});
+                                       {"hub_only", d.hub_only},
+                                       {"workload", d.workload}});
 
     json::object per_system;
     for (const auto& r : results) {
@@ -194,8 +236,12 @@ void write_json(const std::string& path, const run_info& info,
             figs[d.key] = v ? json::value(*v) : json::value(nullptr);
         }
         for (const auto& [k, v] : r.details) details[k] = v;
+        json::array ran;
+        for (const auto& w : r.workloads) ran.emplace_back(w);
         json::object sys{{"ok", r.ok},
                          {"error", r.ok ? json::value(nullptr) : json::value(r.error)},
+                         {"skipped", r.skipped.empty() ? json::value(nullptr) : json::value(r.skipped)},
+                         {"workloads", std::move(ran)},
                          {"figures", std::move(figs)},
                          {"details", std::move(details)}};
         if (!r.round_figures.empty()) {
@@ -212,7 +258,7 @@ void write_json(const std::string& path, const run_info& info,
 
     json::object ratios;
     for (const auto& rd : ratio_defs) {
-        if (!find(results, rd.system) || !find(results, rd.baseline)) continue;
+        if (!ran(results, rd.system) || !ran(results, rd.baseline)) continue;
         json::object rs;
         for (const auto& d : defs) {
             const auto v = ratio(results, rd, d.key);
@@ -256,18 +302,26 @@ int check_json(const std::string& path, std::ostream& out, std::ostream& err) {
     if (!figs || !figs->is_array() || figs->as_array().empty()) problems.push_back("figures missing");
     if (!systems || !systems->is_object()) problems.push_back("systems missing");
 
-    std::vector<std::string> names;
+    std::vector<std::string> names, skipped;
     std::size_t figures_checked = 0;
     if (problems.empty()) {
         for (const auto& s : sys_list->as_array()) {
             const std::string name(s.as_string());
-            names.push_back(name);
             const json::value* sys = systems->as_object().if_contains(name);
             if (!sys || !sys->is_object()) {
                 problems.push_back(name + ": no results");
                 continue;
             }
             const json::object& so = sys->as_object();
+            if (const json::value* why = so.if_contains("skipped"); why && why->is_string()) {
+                skipped.push_back(name + " (" + std::string(why->as_string()) + ")");
+                continue;
+            }
+            names.push_back(name);
+            std::vector<std::string> ran;
+            if (const json::value* w = so.if_contains("workloads"); w && w->is_array())
+                for (const auto& x : w->as_array())
+                    if (x.is_string()) ran.emplace_back(x.as_string());
             if (!so.contains("ok") || !so.at("ok").is_bool() || !so.at("ok").as_bool())
                 problems.push_back(name + ": failed: " +
                                    (so.contains("error") ? json::serialize(so.at("error")) : "?"));
@@ -279,8 +333,11 @@ int check_json(const std::string& path, std::ostream& out, std::ostream& err) {
             for (const auto& f : figs->as_array()) {
                 const std::string key(f.at("key").as_string());
                 const bool hub_only = f.at("hub_only").as_bool();
+                const std::string workload(f.at("workload").as_string());
                 const json::value* v = fv->as_object().if_contains(key);
                 if (hub_only && name == "direct") continue;  // no hub, nothing to measure
+                if (!workload.empty() && std::find(ran.begin(), ran.end(), workload) == ran.end())
+                    continue;  // not run on this system
                 // Zero is possible: CPU time comes in clock ticks, and a short window may see none.
                 if (!v || !v->is_number() || !(v->to_number<double>() >= 0))
                     problems.push_back(name + ": " + key + " missing or not a number");
@@ -302,7 +359,12 @@ int check_json(const std::string& path, std::ostream& out, std::ostream& err) {
     }
     out << "checked: ";
     for (std::size_t i = 0; i < names.size(); ++i) out << (i ? ", " : "") << names[i];
-    out << " (" << figures_checked << " figures)\n";
+    out << " (" << figures_checked << " figures)";
+    if (!skipped.empty()) {
+        out << "; skipped: ";
+        for (std::size_t i = 0; i < skipped.size(); ++i) out << (i ? ", " : "") << skipped[i];
+    }
+    out << "\n";
     return 0;
 }
 

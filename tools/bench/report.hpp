@@ -15,14 +15,13 @@
 
 namespace junction::bench {
 
-inline const std::vector<std::string> all_systems{"direct", "relay", "junctiond"};
-
 struct figure_def {
     std::string key;
     std::string label;
     std::string unit;
     bool higher_is_better = false;
     bool hub_only = false;  // meaningless without a hop (the direct baseline has none)
+    std::string workload;   // the workload that measures it ("" = every run)
 };
 
 // The figures, labelled with the run's connection and in-flight counts.
@@ -32,6 +31,8 @@ struct system_result {
     std::string name;
     bool ok = true;
     std::string error;
+    std::string skipped;                    // why it could not run here ("" = it ran)
+    std::vector<std::string> workloads;     // the workloads it ran: each must give its figures
     std::map<std::string, double> figures;  // key -> value; absent = not measured
     std::map<std::string, double> details;  // sample counts, window lengths, CPU of the peers...
     std::vector<std::map<std::string, double>> round_figures;  // with --rounds: each round's figures
@@ -39,7 +40,6 @@ struct system_result {
 
 struct run_info {
     std::string version;
-    std::string client;     // client_driver::name()
     std::string pin;        // none, one, split
     std::string pin_detail; // which CPUs
     std::size_t cpus = 0;
@@ -50,6 +50,7 @@ struct run_info {
     unsigned rounds = 1;
     std::string junctiond;
     std::vector<std::string> systems;  // as asked with --only, in run order
+    std::vector<std::string> descriptions;  // one line per system, same order
     std::vector<std::string> workloads;
     std::string loadavg_start, loadavg_end;  // /proc/loadavg: how busy the machine was around us
 };
