@@ -8,7 +8,8 @@
 // system (systems.hpp): start it (hub process exec'd, echo provider forked and
 // registered, its client_driver made) ─▶ run every workload it supports,
 // sampling the hub's CPU time at the edges of each pipelined window ─▶ stop it
-// ─▶ print the tables (values, ratios) and write the JSON.
+// ─▶ the scaling sweeps, memory and start-up of junctiond (scaling.hpp)
+// ─▶ print the tables (values, ratios, scaling) and write the JSON.
 //
 // `junction-bench relay --socket PATH` runs the relay itself; the bench starts
 // it that way, as a process of its own.
@@ -30,6 +31,7 @@
 #include "provider.hpp"
 #include "relay.hpp"
 #include "report.hpp"
+#include "scaling.hpp"
 #include "systems.hpp"
 #include "wire.hpp"
 
@@ -58,6 +60,8 @@ struct options {
     unsigned rounds = 1;
     std::vector<std::string> workloads = all_workloads;
     std::string hub_prefix;  // e.g. "valgrind --tool=callgrind": the hub runs under it
+    std::string scaling = "full";  // none, quick, full (scaling.hpp)
+    bool only_scaling = false;
 
     bool wants(const std::string& w) const {
         return std::find(workloads.begin(), workloads.end(), w) != workloads.end();
@@ -268,14 +272,6 @@ system_result run_system(const system_def& def, unsigned round, const options& o
     return res;
 }
 
-// The 1, 5 and 15 minute load averages: a busy neighbour shows here.
-std::string loadavg() {
-    std::ifstream in("/proc/loadavg");
-    std::string a, b, c;
-    in >> a >> b >> c;
-    return a + " " + b + " " + c;
-}
-
 double median(std::vector<double> v) {
     std::sort(v.begin(), v.end());
     const std::size_t n = v.size();
@@ -309,11 +305,16 @@ int run_bench(options opt) {
     if (opt.pin.empty()) opt.pin = cpus >= 2 ? "split" : "one";
     const pin_mode mode = opt.pin == "none" ? pin_mode::none : opt.pin == "one" ? pin_mode::one : pin_mode::split;
     const pin_plan plan = pin_plan::make(mode);
+    const scaling_mode scaling = parse_scaling_mode(opt.scaling);
+    if (opt.only_scaling && scaling == scaling_mode::none)
+        throw bench_error("--only-scaling with --scaling none measures nothing");
     // Run in the canonical order whatever order --only lists them in.
     std::vector<const system_def*> systems;
     for (const auto& d : system_defs())
-        if (std::find(opt.only.begin(), opt.only.end(), d.name) != opt.only.end()) systems.push_back(&d);
-    if (std::any_of(systems.begin(), systems.end(), [](auto* d) { return d->needs_junctiond; })) {
+        if (!opt.only_scaling && std::find(opt.only.begin(), opt.only.end(), d.name) != opt.only.end())
+            systems.push_back(&d);
+    if (scaling != scaling_mode::none ||
+        std::any_of(systems.begin(), systems.end(), [](auto* d) { return d->needs_junctiond; })) {
         if (opt.junctiond.empty()) opt.junctiond = default_junctiond();
         if (::access(opt.junctiond.c_str(), X_OK) != 0)
             throw bench_error("no junctiond at " + opt.junctiond + " (use --junctiond PATH)");
@@ -335,12 +336,13 @@ int run_bench(options opt) {
         info.descriptions.push_back(d->description);
     }
     info.workloads = opt.workloads;
+    info.scaling = opt.scaling;
 
     pin_self(plan.cpu_for(role::client));
     std::fprintf(stderr, "junction-bench %s: pin %s; %zu CPUs; %u ms per throughput run; %zu iterations\n",
                  JUNCTION_VERSION, plan.describe().c_str(), cpus, opt.duration_ms, opt.iterations);
 
-    info.loadavg_start = loadavg();
+    info.loadavg_start = read_loadavg();
     temp_dir tmp;
     // Rounds interleave the systems (direct, relay, junctiond, direct, ...) so that
     // a noisy neighbour's burst lands on all of them alike; each figure is then
@@ -353,13 +355,30 @@ int run_bench(options opt) {
     }
     std::vector<system_result> results;
     for (auto& rounds : per_round) results.push_back(merge_rounds(rounds));
-    info.loadavg_end = loadavg();
+    scaling_options so;
+    so.mode = scaling;
+    so.duration_ms = opt.duration_ms;
+    so.iterations = opt.iterations;
+    so.connections = opt.connections;
+    so.in_flight = opt.in_flight;
+    so.reply_timeout_ms = opt.reply_timeout_ms;
+    so.junctiond = opt.junctiond;
+    so.hub_prefix = opt.hub_prefix;
+    const scaling_result sr = run_scaling(so, plan, tmp);
+    info.loadavg_end = read_loadavg();
 
-    std::cout << "\n";
-    print_table(std::cout, info, results, opt.markdown);
-    std::cout << "\nratios are value / baseline: under 1 is faster for µs, slower for calls/s and MB/s\n";
-    if (!opt.json_path.empty()) write_json(opt.json_path, info, results);
-    return std::all_of(results.begin(), results.end(), [](const auto& r) { return r.ok; }) ? 0 : 1;
+    if (!systems.empty()) {
+        std::cout << "\n";
+        print_table(std::cout, info, results, opt.markdown);
+        std::cout << "\nratios are value / baseline: under 1 is faster for µs, slower for calls/s and MB/s\n";
+    }
+    if (scaling != scaling_mode::none) {
+        std::cout << "\n";
+        print_scaling(std::cout, sr, opt.markdown);
+    }
+    if (!opt.json_path.empty())
+        write_json(opt.json_path, info, results, scaling != scaling_mode::none ? &sr : nullptr);
+    return std::all_of(results.begin(), results.end(), [](const auto& r) { return r.ok; }) && sr.ok() ? 0 : 1;
 }
 
 }  // namespace
@@ -413,6 +432,12 @@ int main(int argc, char** argv) {
     app.add_option("--hub-prefix", opt.hub_prefix,
                    "Run the hub (relay or junctiond) under this command, e.g. "
                    "\"valgrind --tool=callgrind\" (profiling; its CPU figures are then meaningless)");
+    app.add_option("--scaling", opt.scaling,
+                   "After the systems: junctiond's scaling sweeps (sessions, connections, services), "
+                   "memory per connection/session and start-up time. quick: first and last point only")
+        ->capture_default_str()
+        ->check(CLI::IsMember({"none", "quick", "full"}));
+    app.add_flag("--only-scaling", opt.only_scaling, "Run the scaling part only, no systems");
     app.add_flag("--markdown", opt.markdown, "Print the table as Markdown");
     CLI::App* relay = app.add_subcommand("relay", "Run the minimal relay (the bench starts it itself)");
     relay->add_option("--socket", relay_socket, "Unix socket to listen on")->required();

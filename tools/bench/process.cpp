@@ -206,6 +206,13 @@ memory_use read_memory(pid_t pid) {
     return m;
 }
 
+std::string read_loadavg() {
+    std::ifstream in("/proc/loadavg");
+    std::string a, b, c;
+    in >> a >> b >> c;
+    return a + " " + b + " " + c;
+}
+
 std::string self_exe() {
     std::string buf(4096, '\0');
     const long n = ::readlink("/proc/self/exe", buf.data(), buf.size() - 1);

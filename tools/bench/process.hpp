@@ -72,6 +72,9 @@ struct memory_use {
 };
 memory_use read_memory(pid_t pid);
 
+// The 1, 5 and 15 minute load averages from /proc/loadavg: a busy neighbour shows here.
+std::string read_loadavg();
+
 // The running executable's path, from /proc/self/exe.
 std::string self_exe();
 

@@ -55,7 +55,7 @@ for hub in relay junctiond; do
     for wl in $workloads; do
         cg=$out/$hub.$wl.cg
         set -- --only "$hub" --workloads "$wl" --iterations 20000 --duration-ms 3000 \
-            --reply-timeout-ms 60000 --pin none \
+            --reply-timeout-ms 60000 --pin none --scaling none \
             --hub-prefix "valgrind --tool=callgrind --callgrind-out-file=$cg"
         [ -n "$junctiond" ] && set -- "$@" --junctiond "$junctiond"
         "$bench" "$@" >"$out/$hub.$wl.log" 2>&1 || { echo "$0: bench failed, see $out/$hub.$wl.log" >&2; exit 1; }

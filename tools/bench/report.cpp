@@ -12,6 +12,8 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
+#include "scaling.hpp"
+
 namespace junction::bench {
 
 namespace json = boost::json;
@@ -78,19 +80,6 @@ std::optional<double> ratio(const std::vector<system_result>& rs, const ratio_de
     return *a / *b;
 }
 
-std::string format_value(std::optional<double> v) {
-    if (!v) return "-";
-    char buf[32];
-    const double x = *v;
-    if (std::fabs(x) >= 1000)
-        std::snprintf(buf, sizeof buf, "%.0f", x);
-    else if (std::fabs(x) >= 10)
-        std::snprintf(buf, sizeof buf, "%.1f", x);
-    else
-        std::snprintf(buf, sizeof buf, "%.2f", x);
-    return buf;
-}
-
 std::string format_ratio(std::optional<double> v) {
     if (!v) return "-";
     char buf[32];
@@ -114,9 +103,19 @@ std::string pad(const std::string& s, std::size_t width, bool right) {
 
 }  // namespace
 
-namespace {
+std::string format_value(std::optional<double> v) {
+    if (!v) return "-";
+    char buf[32];
+    const double x = *v;
+    if (std::fabs(x) >= 1000)
+        std::snprintf(buf, sizeof buf, "%.0f", x);
+    else if (std::fabs(x) >= 10)
+        std::snprintf(buf, sizeof buf, "%.1f", x);
+    else
+        std::snprintf(buf, sizeof buf, "%.2f", x);
+    return buf;
+}
 
-// Columns after the first two are right-aligned numbers.
 void print_grid(std::ostream& out, const std::vector<std::string>& header,
                 const std::vector<std::vector<std::string>>& rows, bool markdown) {
     std::vector<std::size_t> width(header.size());
@@ -142,6 +141,8 @@ void print_grid(std::ostream& out, const std::vector<std::string>& header,
     }
     for (const auto& row : rows) line(row);
 }
+
+namespace {
 
 bool ran(const std::vector<system_result>& rs, const std::string& name) {
     const system_result* r = find(rs, name);
@@ -197,7 +198,7 @@ void print_table(std::ostream& out, const run_info& info, const std::vector<syst
 }
 
 void write_json(const std::string& path, const run_info& info,
-                const std::vector<system_result>& results) {
+                const std::vector<system_result>& results, const scaling_result* scaling) {
     const auto defs = figure_defs(info.connections, info.in_flight);
     json::object bench{
         {"version", info.version},
@@ -212,6 +213,7 @@ void write_json(const std::string& path, const run_info& info,
         {"loadavg_start", info.loadavg_start},
         {"loadavg_end", info.loadavg_end},
         {"junctiond", info.junctiond},
+        {"scaling", info.scaling},
     };
     json::array systems, workloads;
     for (const auto& s : info.systems) systems.emplace_back(s);
@@ -267,12 +269,13 @@ void write_json(const std::string& path, const run_info& info,
         ratios[rd.name()] = std::move(rs);
     }
 
+    json::object root{{"bench", std::move(bench)},
+                      {"figures", std::move(figures)},
+                      {"systems", std::move(per_system)},
+                      {"ratios", std::move(ratios)}};
+    if (scaling) root["scaling"] = scaling_json(*scaling);
     std::ofstream f(path);
-    f << json::serialize(json::object{{"bench", std::move(bench)},
-                                      {"figures", std::move(figures)},
-                                      {"systems", std::move(per_system)},
-                                      {"ratios", std::move(ratios)}})
-      << "\n";
+    f << json::serialize(root) << "\n";
     if (!f) throw std::runtime_error("cannot write " + path);
 }
 
@@ -297,7 +300,12 @@ int check_json(const std::string& path, std::ostream& out, std::ostream& err) {
                                       : nullptr;
     const json::value* figs = root.if_contains("figures");
     const json::value* systems = root.if_contains("systems");
-    if (!sys_list || !sys_list->is_array() || sys_list->as_array().empty())
+    // The run had scaling sweeps when bench.scaling says so: then they must be there.
+    const json::value* scaling_mode = root.contains("bench") && root.at("bench").is_object()
+                                          ? root.at("bench").as_object().if_contains("scaling")
+                                          : nullptr;
+    const bool had_scaling = scaling_mode && scaling_mode->is_string() && scaling_mode->as_string() != "none";
+    if (!sys_list || !sys_list->is_array() || (sys_list->as_array().empty() && !had_scaling))
         problems.push_back("bench.systems missing or empty");
     if (!figs || !figs->is_array() || figs->as_array().empty()) problems.push_back("figures missing");
     if (!systems || !systems->is_object()) problems.push_back("systems missing");
@@ -353,17 +361,27 @@ int check_json(const std::string& path, std::ostream& out, std::ostream& err) {
                 problems.push_back("ratio " + rd.name() + " missing");
         }
     }
+    std::size_t scaling_checked = 0;
+    if (had_scaling) {
+        if (const json::value* sc = root.if_contains("scaling"))
+            check_scaling_json(*sc, problems, scaling_checked);
+        else
+            problems.push_back("scaling missing (bench.scaling is " + json::serialize(*scaling_mode) + ")");
+    }
     if (!problems.empty()) {
         for (const auto& p : problems) err << "check-json: " << p << "\n";
         return 1;
     }
     out << "checked: ";
     for (std::size_t i = 0; i < names.size(); ++i) out << (i ? ", " : "") << names[i];
+    if (names.empty()) out << "no systems";
     out << " (" << figures_checked << " figures)";
     if (!skipped.empty()) {
         out << "; skipped: ";
         for (std::size_t i = 0; i < skipped.size(); ++i) out << (i ? ", " : "") << skipped[i];
     }
+    if (had_scaling)
+        out << "; scaling " << scaling_mode->as_string().c_str() << " (" << scaling_checked << " figures)";
     out << "\n";
     return 0;
 }

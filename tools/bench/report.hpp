@@ -9,11 +9,14 @@
 
 #include <cstddef>
 #include <map>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
 
 namespace junction::bench {
+
+struct scaling_result;  // scaling.hpp
 
 struct figure_def {
     std::string key;
@@ -53,13 +56,22 @@ struct run_info {
     std::vector<std::string> descriptions;  // one line per system, same order
     std::vector<std::string> workloads;
     std::string loadavg_start, loadavg_end;  // /proc/loadavg: how busy the machine was around us
+    std::string scaling = "none";            // the scaling mode run (scaling.hpp)
 };
 
 void print_table(std::ostream& out, const run_info& info, const std::vector<system_result>& results,
                  bool markdown);
+// With `scaling`, the file gets its "scaling" object too.
 void write_json(const std::string& path, const run_info& info,
-                const std::vector<system_result>& results);
-// 0 when `path` holds every figure of every system it lists; otherwise prints why to `err`.
+                const std::vector<system_result>& results, const scaling_result* scaling = nullptr);
+// 0 when `path` holds every figure of every system it lists (and of the scaling
+// sweeps, when the run had them); otherwise prints why to `err`.
 int check_json(const std::string& path, std::ostream& out, std::ostream& err);
+
+// Table helpers, shared with the scaling table (scaling.cpp). Columns after the
+// first two are right-aligned numbers.
+void print_grid(std::ostream& out, const std::vector<std::string>& header,
+                const std::vector<std::vector<std::string>>& rows, bool markdown);
+std::string format_value(std::optional<double> v);  // "-" when absent; 3 significant-ish digits
 
 }  // namespace junction::bench

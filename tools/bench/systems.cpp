@@ -92,17 +92,18 @@ void start_relay(running_system& rs, const system_context& ctx) {
     start_raw_provider(rs, ctx);
 }
 
-void start_junctiond_raw(running_system& rs, const system_context& ctx) {
-    rs.client = make_raw_client();
-    start_hub(rs, ctx, {ctx.junctiond, "--socket", rs.ep.socket_path, "--log-level", "warn"},
-              rs.ep.socket_path);
-    rs.hub_exits_zero = true;
-    start_raw_provider(rs, ctx);
-}
-
 std::string always_available() { return {}; }
 
 }  // namespace
+
+void start_junctiond_raw(running_system& rs, const system_context& ctx) {
+    rs.client = make_raw_client();
+    std::vector<std::string> argv{ctx.junctiond, "--socket", rs.ep.socket_path, "--log-level", "warn"};
+    argv.insert(argv.end(), ctx.hub_args.begin(), ctx.hub_args.end());
+    start_hub(rs, ctx, std::move(argv), rs.ep.socket_path);
+    rs.hub_exits_zero = true;
+    start_raw_provider(rs, ctx);
+}
 
 void start_hub(running_system& rs, const system_context& ctx, std::vector<std::string> argv,
                const std::string& socket_path) {

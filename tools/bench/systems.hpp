@@ -48,6 +48,7 @@ struct system_context {
     const temp_dir* tmp = nullptr;
     std::string junctiond;   // the junctiond binary
     std::string hub_prefix;  // e.g. "valgrind --tool=callgrind", run in front of the hub
+    std::vector<std::string> hub_args;  // appended to junctiond's arguments (scaling.cpp: raised limits)
     std::chrono::milliseconds timeout{5000};
 
     // A fresh file name per system and round: a relay or a direct provider leaves its socket behind.
@@ -92,6 +93,9 @@ void start_hub(running_system& rs, const system_context& ctx, std::vector<std::s
 // Waits until `socket_path` accepts, failing early if `watched` exits.
 void wait_for_socket(const std::string& socket_path, child& watched, const std::string& what,
                      const std::string& log_path, std::chrono::milliseconds timeout);
+
+// junctiond (with ctx.hub_args) and the raw echo provider; the raw client.
+void start_junctiond_raw(running_system& rs, const system_context& ctx);
 
 // The library's client and providers (lib_systems.cpp): junctiond with the
 // library on both ends, the RPC layer, and the searpc gateway.
