@@ -194,42 +194,71 @@ private:
 
 // --- Measuring one point ---------------------------------------------------------------
 
-// Hub CPU per call over an N×K pipelined window (schedstat's ns when the kernel has it:
-// clock ticks are too coarse for short windows), seq 64 B p50, then the hub's RSS.
-// Full mode takes the median of 3 shorter measurements: a neighbour's burst then
-// spoils one of them, not the point.
-std::map<std::string, double> measure(running_system& rs, const scaling_options& opt) {
-    const unsigned repeats = opt.mode == scaling_mode::full ? 3 : 1;
-    std::vector<double> cpu, rate, p50;
-    for (unsigned r = 0; r < repeats; ++r) {
-        pipelined_spec ps;
-        ps.connections = opt.connections;
-        ps.in_flight = opt.in_flight;
-        ps.payload_size = 64;
-        ps.duration = milliseconds(std::max(opt.duration_ms / repeats, 20u));
-        ps.warmup = std::max(ps.duration / 5, milliseconds(20));
-        ps.reply_timeout = milliseconds(opt.reply_timeout_ms);
-        cpu_time a{}, b{};
-        const pipelined_result res = rs.client->pipelined(
-            rs.ep, ps, {[&] { a = read_cpu_time(rs.hub_pid); }, [&] { b = read_cpu_time(rs.hub_pid); }});
-        if (res.calls == 0 || res.seconds <= 0) throw bench_error("no call completed in the window");
-        const bool sched = a.sched_seconds >= 0 && b.sched_seconds >= 0;
-        const double seconds = sched ? b.sched_seconds - a.sched_seconds : b.stat_seconds - a.stat_seconds;
-        cpu.push_back(seconds * 1e6 / static_cast<double>(res.calls));
-        rate.push_back(static_cast<double>(res.calls) / res.seconds);
+// One measurement: hub CPU per call over an N×K pipelined window (schedstat's ns
+// when the kernel has it: clock ticks are too coarse for short windows), calls/s,
+// seq 64 B p50. `share` divides the window and the samples among the repeats.
+struct sample {
+    double cpu = 0, rate = 0, p50 = 0;
+};
 
-        sequential_spec ss;
-        ss.payload_size = 64;
-        ss.iterations = std::max<std::size_t>(opt.iterations / repeats, 10);
-        ss.warmup = std::clamp<std::size_t>(ss.iterations / 10, 10, 1000);
-        ss.time_cap = milliseconds(std::max<unsigned>(opt.duration_ms * 5, 2000) / repeats);
-        ss.reply_timeout = milliseconds(opt.reply_timeout_ms);
-        p50.push_back(median(rs.client->sequential(rs.ep, ss)));
+sample measure_once(running_system& rs, const scaling_options& opt, unsigned share) {
+    pipelined_spec ps;
+    ps.connections = opt.connections;
+    ps.in_flight = opt.in_flight;
+    ps.payload_size = 64;
+    ps.duration = milliseconds(std::max(opt.duration_ms / share, 20u));
+    ps.warmup = std::max(ps.duration / 5, milliseconds(20));
+    ps.reply_timeout = milliseconds(opt.reply_timeout_ms);
+    cpu_time a{}, b{};
+    const pipelined_result res = rs.client->pipelined(
+        rs.ep, ps, {[&] { a = read_cpu_time(rs.hub_pid); }, [&] { b = read_cpu_time(rs.hub_pid); }});
+    if (res.calls == 0 || res.seconds <= 0) throw bench_error("no call completed in the window");
+    const bool sched = a.sched_seconds >= 0 && b.sched_seconds >= 0;
+    const double seconds = sched ? b.sched_seconds - a.sched_seconds : b.stat_seconds - a.stat_seconds;
+    sample out;
+    out.cpu = seconds * 1e6 / static_cast<double>(res.calls);
+    out.rate = static_cast<double>(res.calls) / res.seconds;
+
+    sequential_spec ss;
+    ss.payload_size = 64;
+    ss.iterations = std::max<std::size_t>(opt.iterations / share, 10);
+    ss.warmup = std::clamp<std::size_t>(ss.iterations / 10, 10, 1000);
+    ss.time_cap = milliseconds(std::max<unsigned>(opt.duration_ms * 5, 2000) / share);
+    ss.reply_timeout = milliseconds(opt.reply_timeout_ms);
+    out.p50 = median(rs.client->sequential(rs.ep, ss));
+    return out;
+}
+
+std::map<std::string, double> summarize(const std::vector<sample>& v, pid_t hub) {
+    std::vector<double> cpu, rate, p50;
+    for (const auto& x : v) {
+        cpu.push_back(x.cpu);
+        rate.push_back(x.rate);
+        p50.push_back(x.p50);
     }
     return {{"seq_64_p50_us", median(p50)},
             {"hub_cpu_us_per_call", median(cpu)},
             {"calls_per_s", median(rate)},
-            {"hub_rss_kib", static_cast<double>(read_memory(rs.hub_pid).rss_kib)}};
+            {"hub_rss_kib", static_cast<double>(read_memory(hub).rss_kib)}};
+}
+
+// The grown daemon against the baseline daemon (started alike, nothing added), taken
+// in turns (A B, B A, A B: drift and a neighbour's bursts land on both alike), so a
+// ratio compares measurements made at the same time. Full mode: medians of 3.
+void measure_pair(running_system& base, running_system& grown, const scaling_options& opt, scaling_point& p) {
+    const unsigned repeats = opt.mode == scaling_mode::full ? 3 : 1;
+    std::vector<sample> a, b;
+    for (unsigned r = 0; r < repeats; ++r) {
+        if (r % 2 == 0) {
+            a.push_back(measure_once(base, opt, repeats));
+            b.push_back(measure_once(grown, opt, repeats));
+        } else {
+            b.push_back(measure_once(grown, opt, repeats));
+            a.push_back(measure_once(base, opt, repeats));
+        }
+    }
+    p.base_values = summarize(a, base.hub_pid);
+    p.values = summarize(b, grown.hub_pid);
 }
 
 struct sweep_plan {
@@ -271,58 +300,76 @@ scaling_sweep run_sweep(const sweep_plan& sp, const scaling_options& opt, const 
     scaling_sweep sw;
     sw.name = sp.name;
     sw.noun = sp.noun;
-    system_context ctx;
-    ctx.name = "scaling-" + sp.name;
-    ctx.plan = &plan;
-    ctx.tmp = &tmp;
-    ctx.junctiond = opt.junctiond;
-    ctx.hub_prefix = opt.hub_prefix;
-    ctx.timeout = milliseconds(opt.reply_timeout_ms);
-    ctx.hub_args = raised_limits;
-    running_system rs;
-    rs.name = ctx.name;
-    rs.ep = {ctx.file(".sock"), echo_service};
-    rs.log_path = ctx.file(".log");
-    idle_state idle(rs.ep, ctx.timeout);
+    // Two daemons started alike: `grown` gets the idle state, `base` stays at 1.
+    auto context = [&](const std::string& name) {
+        system_context ctx;
+        ctx.name = name;
+        ctx.plan = &plan;
+        ctx.tmp = &tmp;
+        ctx.junctiond = opt.junctiond;
+        ctx.hub_prefix = opt.hub_prefix;
+        ctx.timeout = milliseconds(opt.reply_timeout_ms);
+        ctx.hub_args = raised_limits;
+        return ctx;
+    };
+    const system_context base_ctx = context("scaling-" + sp.name + "-base");
+    const system_context grown_ctx = context("scaling-" + sp.name);
+    running_system base, grown;
+    for (auto [rs, ctx] : {std::pair{&base, &base_ctx}, {&grown, &grown_ctx}}) {
+        rs->name = ctx->name;
+        rs->ep = {ctx->file(".sock"), echo_service};
+        rs->log_path = ctx->file(".log");
+    }
+    idle_state idle(grown.ep, grown_ctx.timeout);
 
-    auto run_point = [&](std::size_t count, bool again) {
+    auto run_point = [&](std::size_t count) {
         scaling_point p;
         p.count = count;
-        p.again = again;
         const std::size_t fds = (sp.name == "connections" ? count : 0) + fd_margin;
         if (fd_limit != RLIM_INFINITY && fds > fd_limit) {
             p.skipped = "needs about " + std::to_string(fds) + " file descriptors; RLIMIT_NOFILE is " +
                         std::to_string(fd_limit) + " and could not be raised";
             std::fprintf(stderr, "  %-11s %6zu skipped: %s\n", sp.name.c_str(), count, p.skipped.c_str());
         } else {
-            if (again)
-                idle.clear();
-            else
-                idle.grow(sp.name, count - 1);
-            p.values = measure(rs, opt);
-            std::fprintf(stderr, "  %-11s %6zu%s  seq 64 B p50 %7.1f µs  hub CPU %.3f µs/call  %8.0f calls/s  RSS %6.0f KiB\n",
-                         sp.name.c_str(), count, again ? " again" : "", p.values["seq_64_p50_us"],
-                         p.values["hub_cpu_us_per_call"], p.values["calls_per_s"], p.values["hub_rss_kib"]);
+            idle.grow(sp.name, count - 1);
+            measure_pair(base, grown, opt, p);
+            std::fprintf(stderr,
+                         "  %-11s %6zu  seq 64 B p50 %6.1f µs (base %6.1f)  hub CPU %.3f µs/call (base %.3f)  "
+                         "RSS %6.0f KiB\n",
+                         sp.name.c_str(), count, p.values["seq_64_p50_us"], p.base_values["seq_64_p50_us"],
+                         p.values["hub_cpu_us_per_call"], p.base_values["hub_cpu_us_per_call"],
+                         p.values["hub_rss_kib"]);
         }
         sw.points.push_back(std::move(p));
     };
 
     try {
-        start_junctiond_raw(rs, ctx);
-        for (const std::size_t count : counts_for(opt.mode, sp.max)) run_point(count, false);
-        if (opt.mode == scaling_mode::full) run_point(1, true);
+        start_junctiond_raw(base, base_ctx);
+        start_junctiond_raw(grown, grown_ctx);
+        // Unrecorded: the first measurement in a fresh daemon runs on cold caches and
+        // unfaulted pages.
+        scaling_options warm = opt;
+        warm.duration_ms = std::min(opt.duration_ms, 200u);
+        warm.iterations = std::min<std::size_t>(opt.iterations, 1000);
+        measure_once(base, warm, 1);
+        measure_once(grown, warm, 1);
+        for (const std::size_t count : counts_for(opt.mode, sp.max)) run_point(count);
     } catch (const std::exception& e) {
         sw.error = e.what();
-        if (rs.hub.pid() > 0 && !rs.hub.running()) sw.error += " (junctiond died: " + tail_of(rs.log_path) + ")";
+        for (running_system* rs : {&base, &grown})
+            if (rs->hub.pid() > 0 && !rs->hub.running())
+                sw.error += " (junctiond died: " + tail_of(rs->log_path) + ")";
         std::fprintf(stderr, "  %-11s FAILED: %s\n", sp.name.c_str(), sw.error.c_str());
     }
     // Our side first, so that junctiond has nobody left to flush to when it stops.
     idle.clear();
-    rs.client.reset();
-    rs.provider.stop();
-    const int status = rs.hub.stop();
-    if (sw.error.empty() && status != 0)
-        sw.error = "junctiond exited with status " + std::to_string(status) + ": " + tail_of(rs.log_path);
+    for (running_system* rs : {&base, &grown}) {
+        rs->client.reset();
+        rs->provider.stop();
+        const int status = rs->hub.stop();
+        if (sw.error.empty() && status > 0)
+            sw.error = "junctiond exited with status " + std::to_string(status) + ": " + tail_of(rs->log_path);
+    }
     return sw;
 }
 
@@ -353,19 +400,19 @@ const scaling_sweep* find_sweep(const scaling_result& r, const std::string& name
     return nullptr;
 }
 
+// The grown daemon's point with 1: where its memory growth is counted from.
 const scaling_point* base_point(const scaling_sweep& s) {
     for (const auto& p : s.points)
-        if (p.count == 1 && !p.again && p.skipped.empty()) return &p;
+        if (p.count == 1 && p.skipped.empty()) return &p;
     return nullptr;
 }
 
-// value(point) / value(point with 1), for seq_64_p50_us or hub_cpu_us_per_call.
-std::optional<double> ratio_to_base(const scaling_sweep& s, const scaling_point& p, const std::string& key) {
-    const scaling_point* base = base_point(s);
-    if (!base || !p.skipped.empty()) return std::nullopt;
-    const double b = base->values.at(key);
-    if (!(b > 0)) return std::nullopt;
-    return p.values.at(key) / b;
+// The grown daemon's value over the baseline daemon's, measured in turns with it.
+std::optional<double> ratio_to_base(const scaling_point& p, const std::string& key) {
+    if (!p.skipped.empty()) return std::nullopt;
+    const auto a = p.base_values.find(key), b = p.values.find(key);
+    if (a == p.base_values.end() || b == p.values.end() || !(a->second > 0)) return std::nullopt;
+    return b->second / a->second;
 }
 
 // Worst ratios and memory per item, from the points measured.
@@ -378,10 +425,10 @@ void derive_figures(scaling_result& r) {
         std::optional<double> worst_lat, worst_cpu;
         if (base)
             for (const auto& p : s->points) {
-                if (p.again || !p.skipped.empty() || p.count == 1) continue;
+                if (!p.skipped.empty() || p.count == 1) continue;
                 if (!top || p.count > top->count) top = &p;
-                const auto l = ratio_to_base(*s, p, "seq_64_p50_us");
-                const auto c = ratio_to_base(*s, p, "hub_cpu_us_per_call");
+                const auto l = ratio_to_base(p, "seq_64_p50_us");
+                const auto c = ratio_to_base(p, "hub_cpu_us_per_call");
                 if (l) worst_lat = std::max(worst_lat.value_or(0), *l);
                 if (c) worst_cpu = std::max(worst_cpu.value_or(0), *c);
             }
@@ -478,19 +525,20 @@ scaling_result run_scaling(const scaling_options& opt, const pin_plan& plan, con
 void print_scaling(std::ostream& out, const scaling_result& r, bool markdown) {
     out << "scaling (" << to_string(r.mode) << "): junctiond, pin " << r.pin_detail
         << "; each point: hub CPU/call over a pipelined 64 B window and seq 64 B p50"
-        << (r.mode == scaling_mode::full ? " (medians of 3)" : "") << ", ratios to the point with 1; load average "
+        << (r.mode == scaling_mode::full ? " (medians of 3)" : "")
+        << "; ratio: to a junctiond at 1 measured in turns with it; load average "
         << r.loadavg_start << " before, " << r.loadavg_end << " after\n\n";
     std::vector<std::vector<std::string>> rows;
     for (const auto& s : r.sweeps)
         for (const auto& p : s.points) {
-            std::vector<std::string> row{s.noun, with_commas(p.count) + (p.again ? " (again)" : "")};
+            std::vector<std::string> row{s.noun, with_commas(p.count)};
             if (!p.skipped.empty()) {
                 row.insert(row.end(), {"-", "-", "-", "-", "-", "-"});
             } else {
                 row.push_back(format_value(p.values.at("seq_64_p50_us")));
-                row.push_back(format_value(ratio_to_base(s, p, "seq_64_p50_us")));
+                row.push_back(format_value(ratio_to_base(p, "seq_64_p50_us")));
                 row.push_back(fmt(p.values.at("hub_cpu_us_per_call"), "%.3f"));
-                row.push_back(format_value(ratio_to_base(s, p, "hub_cpu_us_per_call")));
+                row.push_back(format_value(ratio_to_base(p, "hub_cpu_us_per_call")));
                 row.push_back(format_value(p.values.at("calls_per_s")));
                 row.push_back(format_value(p.values.at("hub_rss_kib")));
             }
@@ -531,17 +579,18 @@ json::value scaling_json(const scaling_result& r) {
     for (const auto& s : r.sweeps) {
         json::array points;
         for (const auto& p : s.points) {
-            json::object values;
+            json::object values, base_values;
             for (const auto& [k, v] : p.values) values[k] = v;
+            for (const auto& [k, v] : p.base_values) base_values[k] = v;
             auto ratio = [&](const char* key) {
-                const auto x = ratio_to_base(s, p, key);
+                const auto x = ratio_to_base(p, key);
                 return x ? json::value(*x) : json::value(nullptr);
             };
             points.push_back(json::object{
                 {"count", p.count},
-                {"again", p.again},
                 {"skipped", p.skipped.empty() ? json::value(nullptr) : json::value(p.skipped)},
                 {"values", std::move(values)},
+                {"base_values", std::move(base_values)},
                 {"latency_ratio", ratio("seq_64_p50_us")},
                 {"cpu_ratio", ratio("hub_cpu_us_per_call")}});
         }

@@ -2,12 +2,14 @@
 // connection / open session / registered service, and start-up time.
 //
 // Flow: run_scaling() raises RLIMIT_NOFILE (junctiond inherits it) ─▶ per
-// sweep (sessions, connections, services): start junctiond with its limits
-// raised plus the raw echo provider (systems.cpp's start_junctiond_raw) ─▶
-// for each point, grow the idle state to that count (sessions held open to
-// bench.echo, connections that made one call and went quiet, services
-// registered by a helper connection) ─▶ measure 8×16 pipelined hub CPU per
-// call, seq 64 B p50 and the hub's RSS ─▶ ratios to the point with 1 ─▶ stop.
+// sweep (sessions, connections, services): start two junctiond alike, limits
+// raised, each with the raw echo provider (systems.cpp's start_junctiond_raw):
+// `grown` and `base` ─▶ for each point, grow grown's idle state to that count
+// (sessions held open to bench.echo, connections that made one call and went
+// quiet, services registered by a helper connection) ─▶ measure both in turns
+// (8×16 pipelined hub CPU per call, seq 64 B p50), so each ratio grown/base
+// compares measurements taken at the same time on this noisy machine; grown's
+// RSS gives memory per item ─▶ stop both.
 // Then junctiond is started a few more times bare, timing exec → accepting.
 // print_scaling() shows a second table; the JSON gets a "scaling" object.
 //
@@ -30,7 +32,7 @@ namespace junction::bench {
 class temp_dir;
 
 // none: skip; quick: the first and last point of each sweep, one short
-// measurement each (the smoke test); full: every point, median of 3 measurements.
+// measurement each (the smoke test); full: every point (1, 10, 100, ...), medians of 3.
 enum class scaling_mode { none, quick, full };
 scaling_mode parse_scaling_mode(const std::string& s);  // "none", "quick", "full"
 std::string to_string(scaling_mode m);
@@ -49,9 +51,10 @@ struct scaling_options {
 // One point of a sweep: `count` of the swept thing present while measuring.
 struct scaling_point {
     std::size_t count = 0;
-    bool again = false;    // back to 1 after the largest point (full mode): a noise reference
     std::string skipped;   // why this point was not measured ("" = measured)
-    std::map<std::string, double> values;  // seq_64_p50_us, hub_cpu_us_per_call, calls_per_s, hub_rss_kib
+    // seq_64_p50_us, hub_cpu_us_per_call, calls_per_s, hub_rss_kib: of the daemon holding
+    // the state (values), and of the baseline daemon measured in turns with it.
+    std::map<std::string, double> values, base_values;
 };
 
 struct scaling_sweep {
