@@ -556,7 +556,9 @@ void print_scaling(std::ostream& out, const scaling_result& r, bool markdown) {
         if (it != r.figures.end()) v = it->second;
         const std::string target = d.target > 0 ? "≤ " + format_value(d.target) : "-";
         const std::string verdict = !v ? "-" : d.target <= 0 ? "" : *v <= d.target ? "met" : "NOT MET";
-        summary.push_back({d.label, d.unit, format_value(v), target, verdict});
+        // Ratios with three decimals: 1.104 is over the target, and "1.10" would hide it.
+        const std::string value = v && d.unit == "×" ? fmt(*v, "%.3f") : format_value(v);
+        summary.push_back({d.label, d.unit, value, target, verdict});
     }
     print_grid(out, {"scaling figure", "unit", "value", "target", "verdict"}, summary, markdown);
     for (const auto& s : r.sweeps) {
