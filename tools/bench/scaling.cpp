@@ -6,8 +6,12 @@
 #include <cmath>
 #include <cstdio>
 #include <optional>
+#include <poll.h>
+#include <sys/inotify.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <thread>
+#include <unistd.h>
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
@@ -96,24 +100,28 @@ void expect_ok(const proto::frame& f, std::uint32_t first, std::size_t n, const 
     }
 }
 
+enum class swept { sessions, connections, services };
+
 class idle_state {
 public:
     idle_state(endpoint ep, milliseconds reply_timeout) : ep_(std::move(ep)), timeout_(reply_timeout) {}
 
     // Brings the swept thing to `n` extra (the measurement adds the one that makes n + 1).
-    void grow(const std::string& sweep, std::size_t n) {
+    void grow(swept what, std::size_t n) {
         // Generous, but a bound: opening 10,000 of anything takes well under a second here.
         deadline_ = clock::now() + std::max(timeout_ * 6, milliseconds(30000));
-        if (sweep == "sessions") grow_sessions(n);
-        else if (sweep == "connections") grow_connections(n);
-        else grow_services(n);
+        switch (what) {
+            case swept::sessions: return grow_sessions(n);
+            case swept::connections: return grow_connections(n);
+            case swept::services: return grow_services(n);
+        }
     }
 
     // Closes everything: sessions and services end with their connections.
     void clear() {
         conns_.clear();
         helper_.reset();
-        sessions_ = services_ = 0;
+        sessions_ = in_last_ = services_ = 0;
     }
 
 private:
@@ -262,14 +270,17 @@ void measure_pair(running_system& base, running_system& grown, const scaling_opt
 }
 
 struct sweep_plan {
-    std::string name;
-    std::string noun;
+    swept what;
+    std::string name;        // in the JSON and the figure keys
+    std::string noun;        // in the table
     std::size_t max;
+    std::string memory_key;  // the figure: bytes per item
 };
 
-const std::vector<sweep_plan> sweep_plans{{"sessions", "open sessions", max_sessions},
-                                          {"connections", "connections", max_connections},
-                                          {"services", "registered services", max_services}};
+const std::vector<sweep_plan> sweep_plans{
+    {swept::sessions, "sessions", "open sessions", max_sessions, "bytes_per_session"},
+    {swept::connections, "connections", "connections", max_connections, "bytes_per_idle_connection"},
+    {swept::services, "services", "registered services", max_services, "bytes_per_service"}};
 
 std::vector<std::size_t> counts_for(scaling_mode mode, std::size_t max) {
     if (mode == scaling_mode::quick) return {1, max};
@@ -286,7 +297,7 @@ rlim_t raise_fd_limit(rlim_t wanted, std::string& notes) {
     if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < wanted) {
         rlimit up = rl;
         up.rlim_cur = rl.rlim_max == RLIM_INFINITY ? wanted : std::min(wanted, rl.rlim_max);
-        if (::setrlimit(RLIMIT_NOFILE, &up) == 0) {
+        if (up.rlim_cur > rl.rlim_cur && ::setrlimit(RLIMIT_NOFILE, &up) == 0) {
             notes += "RLIMIT_NOFILE raised from " + std::to_string(rl.rlim_cur) + " to " +
                      std::to_string(up.rlim_cur) + ". ";
             rl = up;
@@ -325,13 +336,13 @@ scaling_sweep run_sweep(const sweep_plan& sp, const scaling_options& opt, const 
     auto run_point = [&](std::size_t count) {
         scaling_point p;
         p.count = count;
-        const std::size_t fds = (sp.name == "connections" ? count : 0) + fd_margin;
+        const std::size_t fds = (sp.what == swept::connections ? count : 0) + fd_margin;
         if (fd_limit != RLIM_INFINITY && fds > fd_limit) {
             p.skipped = "needs about " + std::to_string(fds) + " file descriptors; RLIMIT_NOFILE is " +
-                        std::to_string(fd_limit) + " and could not be raised";
+                        std::to_string(fd_limit) + " (its hard limit is lower than that)";
             std::fprintf(stderr, "  %-11s %6zu skipped: %s\n", sp.name.c_str(), count, p.skipped.c_str());
         } else {
-            idle.grow(sp.name, count - 1);
+            idle.grow(sp.what, count - 1);
             measure_pair(base, grown, opt, p);
             std::fprintf(stderr,
                          "  %-11s %6zu  seq 64 B p50 %6.1f µs (base %6.1f)  hub CPU %.3f µs/call (base %.3f)  "
@@ -373,20 +384,54 @@ scaling_sweep run_sweep(const sweep_plan& sp, const scaling_options& opt, const 
     return sw;
 }
 
-// exec → the socket accepts a connection, polled every 100 µs (the resolution of the figure).
+// Waits, without polling, until `name` appears in the directory `ifd` watches (inotify,
+// IN_CREATE) or `limit` passes; false then. A polling loop on a shared CPU would slow
+// the very start it is timing.
+bool wait_created(int ifd, const std::string& name, clock::time_point limit) {
+    alignas(inotify_event) char buf[4096];
+    while (clock::now() < limit) {
+        pollfd pfd{ifd, POLLIN, 0};
+        const auto left = std::chrono::duration_cast<milliseconds>(limit - clock::now()).count();
+        if (::poll(&pfd, 1, static_cast<int>(std::clamp<long>(left, 1, 10))) <= 0) continue;
+        const long n = ::read(ifd, buf, sizeof buf);
+        for (long at = 0; n > 0 && at < n;) {
+            const auto* ev = reinterpret_cast<const inotify_event*>(buf + at);
+            if (ev->len > 0 && name == ev->name) return true;
+            at += static_cast<long>(sizeof(inotify_event) + ev->len);
+        }
+    }
+    return false;
+}
+
+// exec → the socket accepts a connection: inotify reports the socket file (bind), then
+// connect() is retried every 20 µs until listen() has run, right after. Median of 10 starts.
 void time_startups(scaling_result& r, const scaling_options& opt, const pin_plan& plan, const temp_dir& tmp) {
     const unsigned starts = opt.mode == scaling_mode::full ? 10 : 3;
     for (unsigned i = 0; i < starts; ++i) {
-        const std::string sock = tmp.file("startup-" + std::to_string(i) + ".sock");
-        const std::string log = tmp.file("startup-" + std::to_string(i) + ".log");
+        const std::string dir = tmp.file("startup-" + std::to_string(i));
+        if (::mkdir(dir.c_str(), 0700) != 0) throw_errno("mkdir " + dir);
+        const std::string sock = dir + "/junctiond.sock";
+        const std::string log = dir + "/junctiond.log";
+        const int ifd = ::inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+        if (ifd < 0) throw_errno("inotify_init1");
+        struct closer {
+            int fd;
+            ~closer() { ::close(fd); }
+        } close_ifd{ifd};
+        if (::inotify_add_watch(ifd, dir.c_str(), IN_CREATE) < 0) throw_errno("inotify_add_watch " + dir);
+
         const auto t0 = clock::now();
         const auto deadline = t0 + milliseconds(opt.reply_timeout_ms);
         child c = child::exec({opt.junctiond, "--socket", sock, "--log-level", "warn"}, log,
                               plan.cpu_for(role::hub));
+        while (!wait_created(ifd, "junctiond.sock", std::min(deadline, clock::now() + milliseconds(10)))) {
+            if (!c.running()) throw bench_error("junctiond exited at start: " + tail_of(log));
+            if (clock::now() >= deadline) throw bench_error("junctiond did not bind in time: " + tail_of(log));
+        }
         while (!socket_accepts(sock)) {
             if (!c.running()) throw bench_error("junctiond exited at start: " + tail_of(log));
             if (clock::now() >= deadline) throw bench_error("junctiond did not listen in time: " + tail_of(log));
-            std::this_thread::sleep_for(std::chrono::microseconds(100));
+            std::this_thread::sleep_for(std::chrono::microseconds(20));
         }
         r.startup_ms.push_back(std::chrono::duration<double, std::milli>(clock::now() - t0).count());
         if (const int status = c.stop(); status != 0)
@@ -436,9 +481,7 @@ void derive_figures(scaling_result& r) {
         if (worst_lat) r.figures[lat] = *worst_lat; else r.skipped[lat] = why;
         if (worst_cpu) r.figures[cpu] = *worst_cpu; else r.skipped[cpu] = why;
 
-        const std::string mem = sp.name == "sessions"      ? "bytes_per_session"
-                                : sp.name == "connections" ? "bytes_per_idle_connection"
-                                                           : "bytes_per_service";
+        const std::string& mem = sp.memory_key;
         if (base && top) {
             // RSS comes in 4 KiB pages; over thousands of items the rounding is a few bytes each.
             const double grown = (top->values.at("hub_rss_kib") - base->values.at("hub_rss_kib")) * 1024;
@@ -554,7 +597,7 @@ void print_scaling(std::ostream& out, const scaling_result& r, bool markdown) {
         const auto it = r.figures.find(d.key);
         std::optional<double> v;
         if (it != r.figures.end()) v = it->second;
-        const std::string target = d.target > 0 ? "≤ " + format_value(d.target) : "-";
+        const std::string target = d.target > 0 ? "≤ " + fmt(d.target, d.unit == "×" ? "%.2f" : "%g") : "-";
         const std::string verdict = !v ? "-" : d.target <= 0 ? "" : *v <= d.target ? "met" : "NOT MET";
         // Ratios with three decimals: 1.104 is over the target, and "1.10" would hide it.
         const std::string value = v && d.unit == "×" ? fmt(*v, "%.3f") : format_value(v);
