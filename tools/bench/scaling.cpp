@@ -2,20 +2,20 @@
 // see scaling.hpp.
 #include "scaling.hpp"
 
-#include <algorithm>
-#include <cmath>
-#include <cstdio>
-#include <optional>
 #include <poll.h>
 #include <sys/inotify.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <thread>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
+#include <cmath>
+#include <cstdio>
+#include <optional>
+#include <thread>
 
 #include "client.hpp"
 #include "junction/proto/status.hpp"
@@ -47,16 +47,20 @@ constexpr std::size_t batch = 256;
 // connection, the provider's, logs, the listening socket (the daemon's share is alike).
 constexpr std::size_t fd_margin = 128;
 constexpr rlim_t fd_wanted = 4096;
-// Turns per point in full mode (each a 1/full_repeats share of --duration-ms and
-// --iterations): the median of many short turns shrugs off a neighbour's burst better
-// than a few long ones.
+// Turns per daemon per point in full mode, each a 1/full_repeats share of --duration-ms
+// and --iterations; the best turn counts (see summarize): with many short turns, one is
+// likely to have missed the neighbours' bursts.
 constexpr unsigned full_repeats = 7;
 
 // junctiond's limits, raised above every count a sweep reaches (daemon/config.cpp).
+// clang-format off
 const std::vector<std::string> raised_limits{
-    "--max-connections",          "65536",   "--max-connections-per-uid",    "65536",
-    "--max-sessions-per-connection", "65536", "--max-sessions-per-uid",      "1048576",
+    "--max-connections",             "65536",
+    "--max-connections-per-uid",     "65536",
+    "--max-sessions-per-connection", "65536",
+    "--max-sessions-per-uid",        "1048576",
     "--max-services-per-connection", "65536"};
+// clang-format on
 
 double median(std::vector<double> v) {
     if (v.empty()) throw bench_error("no samples");
@@ -83,13 +87,15 @@ template <class OnFrame>
 void read_frames(packet_conn& c, std::size_t want, clock::time_point deadline, OnFrame&& on_frame) {
     std::size_t got = 0;
     while (got < want) {
-        if (clock::now() >= deadline) throw bench_error("junctiond answered too slowly while the sweep grew");
+        if (clock::now() >= deadline)
+            throw bench_error("junctiond answered too slowly while the sweep grew");
         const auto st = c.read_once([&](const proto::frame& f) {
             on_frame(f);
             ++got;
         });
         if (st == packet_conn::read_status::eof) throw bench_error("junctiond closed a connection");
-        if (st == packet_conn::read_status::would_block) throw bench_error("junctiond did not answer in time");
+        if (st == packet_conn::read_status::would_block)
+            throw bench_error("junctiond did not answer in time");
     }
 }
 
@@ -98,8 +104,10 @@ void expect_ok(const proto::frame& f, std::uint32_t first, std::size_t n, const 
     const bool ours = f.hdr.id >= first && f.hdr.id - first < n;
     if (f.hdr.type != static_cast<std::uint8_t>(packet_type::response) || !ours ||
         code_of(f.payload) != proto::code::ok) {
-        std::string text(proto::as_text(f.payload.first(std::min<std::size_t>(f.payload.size(), 60))));
-        throw bench_error(std::string(what) + " refused: " + std::string(proto::type_name(f.hdr.type)) + " id " +
+        std::string text(
+            proto::as_text(f.payload.first(std::min<std::size_t>(f.payload.size(), 60))));
+        throw bench_error(std::string(what) +
+                          " refused: " + std::string(proto::type_name(f.hdr.type)) + " id " +
                           std::to_string(f.hdr.id) + " \"" + text + "\"");
     }
 }
@@ -107,17 +115,21 @@ void expect_ok(const proto::frame& f, std::uint32_t first, std::size_t n, const 
 enum class swept { sessions, connections, services };
 
 class idle_state {
-public:
-    idle_state(endpoint ep, milliseconds reply_timeout) : ep_(std::move(ep)), timeout_(reply_timeout) {}
+  public:
+    idle_state(endpoint ep, milliseconds reply_timeout)
+        : ep_(std::move(ep)), timeout_(reply_timeout) {}
 
     // Brings the swept thing to `n` extra (the measurement adds the one that makes n + 1).
     void grow(swept what, std::size_t n) {
         // Generous, but a bound: opening 10,000 of anything takes well under a second here.
         deadline_ = clock::now() + std::max(timeout_ * 6, milliseconds(30000));
         switch (what) {
-            case swept::sessions: return grow_sessions(n);
-            case swept::connections: return grow_connections(n);
-            case swept::services: return grow_services(n);
+            case swept::sessions:
+                return grow_sessions(n);
+            case swept::connections:
+                return grow_connections(n);
+            case swept::services:
+                return grow_services(n);
         }
     }
 
@@ -128,7 +140,7 @@ public:
         sessions_ = in_last_ = services_ = 0;
     }
 
-private:
+  private:
     packet_conn connect() {
         packet_conn c(connect_unix(ep_.socket_path));
         set_io_timeout(c.fd(), timeout_);
@@ -143,12 +155,14 @@ private:
                 in_last_ = 0;
             }
             packet_conn& c = conns_.back();
-            const std::size_t k = std::min({batch, sessions_per_connection - in_last_, n - sessions_});
+            const std::size_t k =
+                std::min({batch, sessions_per_connection - in_last_, n - sessions_});
             const auto first = static_cast<std::uint32_t>(in_last_ + 1);
             for (std::uint32_t id = first; id < first + k; ++id)
                 proto::append_packet(c.out, packet_type::request, id, proto::as_bytes(ep_.service));
             c.flush_blocking();
-            read_frames(c, k, deadline_, [&](const proto::frame& f) { expect_ok(f, first, k, "session"); });
+            read_frames(c, k, deadline_,
+                        [&](const proto::frame& f) { expect_ok(f, first, k, "session"); });
             in_last_ += k;
             sessions_ += k;
         }
@@ -164,12 +178,15 @@ private:
             const std::size_t from = conns_.size();
             for (std::size_t i = 0; i < k; ++i) {
                 conns_.push_back(connect());
-                proto::append_packet(conns_.back().out, packet_type::request, 1, proto::as_bytes(echo));
+                proto::append_packet(conns_.back().out, packet_type::request, 1,
+                                     proto::as_bytes(echo));
                 conns_.back().flush_blocking();
             }
             for (std::size_t i = from; i < conns_.size(); ++i) {
-                read_frames(conns_[i], 1, deadline_, [&](const proto::frame& f) { expect_ok(f, 1, 1, "echo"); });
-                proto::append_code_packet(conns_[i].out, packet_type::update, 1, proto::code::proc_done, {});
+                read_frames(conns_[i], 1, deadline_,
+                            [&](const proto::frame& f) { expect_ok(f, 1, 1, "echo"); });
+                proto::append_code_packet(conns_[i].out, packet_type::update, 1,
+                                          proto::code::proc_done, {});
                 conns_[i].flush_blocking();
             }
         }
@@ -187,9 +204,11 @@ private:
                 proto::append_packet(c.out, packet_type::request, id, proto::as_bytes(line));
             }
             c.flush_blocking();
-            read_frames(c, k, deadline_, [&](const proto::frame& f) { expect_ok(f, first, k, "register-service"); });
+            read_frames(c, k, deadline_,
+                        [&](const proto::frame& f) { expect_ok(f, first, k, "register-service"); });
             for (std::uint32_t id = first; id < first + k; ++id)
-                proto::append_code_packet(c.out, packet_type::update, id, proto::code::proc_done, {});
+                proto::append_code_packet(c.out, packet_type::update, id, proto::code::proc_done,
+                                          {});
             c.flush_blocking();
             services_ += k;
         }
@@ -223,10 +242,12 @@ sample measure_once(running_system& rs, const scaling_options& opt, unsigned sha
     ps.reply_timeout = milliseconds(opt.reply_timeout_ms);
     cpu_time a{}, b{};
     const pipelined_result res = rs.client->pipelined(
-        rs.ep, ps, {[&] { a = read_cpu_time(rs.hub_pid); }, [&] { b = read_cpu_time(rs.hub_pid); }});
+        rs.ep, ps,
+        {[&] { a = read_cpu_time(rs.hub_pid); }, [&] { b = read_cpu_time(rs.hub_pid); }});
     if (res.calls == 0 || res.seconds <= 0) throw bench_error("no call completed in the window");
     const bool sched = a.sched_seconds >= 0 && b.sched_seconds >= 0;
-    const double seconds = sched ? b.sched_seconds - a.sched_seconds : b.stat_seconds - a.stat_seconds;
+    const double seconds =
+        sched ? b.sched_seconds - a.sched_seconds : b.stat_seconds - a.stat_seconds;
     sample out;
     out.cpu = seconds * 1e6 / static_cast<double>(res.calls);
     out.rate = static_cast<double>(res.calls) / res.seconds;
@@ -259,7 +280,8 @@ std::map<std::string, double> summarize(const std::vector<sample>& v, pid_t hub)
 // The grown daemon against the baseline daemon (started alike, nothing added), taken
 // in turns (A B, B A, A B, ...: drift and a neighbour's bursts land on both alike), so a
 // ratio compares measurements made at the same time. Full mode: the best of 7 turns each.
-void measure_pair(running_system& base, running_system& grown, const scaling_options& opt, scaling_point& p) {
+void measure_pair(running_system& base, running_system& grown, const scaling_options& opt,
+                  scaling_point& p) {
     const unsigned repeats = opt.mode == scaling_mode::full ? full_repeats : 1;
     std::vector<sample> a, b;
     for (unsigned r = 0; r < repeats; ++r) {
@@ -277,15 +299,16 @@ void measure_pair(running_system& base, running_system& grown, const scaling_opt
 
 struct sweep_plan {
     swept what;
-    std::string name;        // in the JSON and the figure keys
-    std::string noun;        // in the table
+    std::string name;  // in the JSON and the figure keys
+    std::string noun;  // in the table
     std::size_t max;
     std::string memory_key;  // the figure: bytes per item
 };
 
 const std::vector<sweep_plan> sweep_plans{
     {swept::sessions, "sessions", "open sessions", max_sessions, "bytes_per_session"},
-    {swept::connections, "connections", "connections", max_connections, "bytes_per_idle_connection"},
+    {swept::connections, "connections", "connections", max_connections,
+     "bytes_per_idle_connection"},
     {swept::services, "services", "registered services", max_services, "bytes_per_service"}};
 
 std::vector<std::size_t> counts_for(scaling_mode mode, std::size_t max) {
@@ -344,18 +367,21 @@ scaling_sweep run_sweep(const sweep_plan& sp, const scaling_options& opt, const 
         p.count = count;
         const std::size_t fds = (sp.what == swept::connections ? count : 0) + fd_margin;
         if (fd_limit != RLIM_INFINITY && fds > fd_limit) {
-            p.skipped = "needs about " + std::to_string(fds) + " file descriptors; RLIMIT_NOFILE is " +
-                        std::to_string(fd_limit) + " (its hard limit is lower than that)";
-            std::fprintf(stderr, "  %-11s %6zu skipped: %s\n", sp.name.c_str(), count, p.skipped.c_str());
+            p.skipped = "needs about " + std::to_string(fds) +
+                        " file descriptors; RLIMIT_NOFILE is " + std::to_string(fd_limit) +
+                        " (its hard limit is lower than that)";
+            std::fprintf(stderr, "  %-11s %6zu skipped: %s\n", sp.name.c_str(), count,
+                         p.skipped.c_str());
         } else {
             idle.grow(sp.what, count - 1);
             measure_pair(base, grown, opt, p);
             std::fprintf(stderr,
-                         "  %-11s %6zu  seq 64 B p50 %6.1f µs (base %6.1f)  hub CPU %.3f µs/call (base %.3f)  "
+                         "  %-11s %6zu  seq 64 B p50 %6.1f µs (base %6.1f)  hub CPU %.3f µs/call "
+                         "(base %.3f)  "
                          "RSS %6.0f KiB\n",
-                         sp.name.c_str(), count, p.values["seq_64_p50_us"], p.base_values["seq_64_p50_us"],
-                         p.values["hub_cpu_us_per_call"], p.base_values["hub_cpu_us_per_call"],
-                         p.values["hub_rss_kib"]);
+                         sp.name.c_str(), count, p.values["seq_64_p50_us"],
+                         p.base_values["seq_64_p50_us"], p.values["hub_cpu_us_per_call"],
+                         p.base_values["hub_cpu_us_per_call"], p.values["hub_rss_kib"]);
         }
         sw.points.push_back(std::move(p));
     };
@@ -385,7 +411,8 @@ scaling_sweep run_sweep(const sweep_plan& sp, const scaling_options& opt, const 
         rs->provider.stop();
         const int status = rs->hub.stop();
         if (sw.error.empty() && status > 0)
-            sw.error = "junctiond exited with status " + std::to_string(status) + ": " + tail_of(rs->log_path);
+            sw.error = "junctiond exited with status " + std::to_string(status) + ": " +
+                       tail_of(rs->log_path);
     }
     return sw;
 }
@@ -411,7 +438,8 @@ bool wait_created(int ifd, const std::string& name, clock::time_point limit) {
 
 // exec → the socket accepts a connection: inotify reports the socket file (bind), then
 // connect() is retried every 20 µs until listen() has run, right after. Median of 10 starts.
-void time_startups(scaling_result& r, const scaling_options& opt, const pin_plan& plan, const temp_dir& tmp) {
+void time_startups(scaling_result& r, const scaling_options& opt, const pin_plan& plan,
+                   const temp_dir& tmp) {
     const unsigned starts = opt.mode == scaling_mode::full ? 10 : 3;
     for (unsigned i = 0; i < starts; ++i) {
         const std::string dir = tmp.file("startup-" + std::to_string(i));
@@ -424,24 +452,30 @@ void time_startups(scaling_result& r, const scaling_options& opt, const pin_plan
             int fd;
             ~closer() { ::close(fd); }
         } close_ifd{ifd};
-        if (::inotify_add_watch(ifd, dir.c_str(), IN_CREATE) < 0) throw_errno("inotify_add_watch " + dir);
+        if (::inotify_add_watch(ifd, dir.c_str(), IN_CREATE) < 0)
+            throw_errno("inotify_add_watch " + dir);
 
         const auto t0 = clock::now();
         const auto deadline = t0 + milliseconds(opt.reply_timeout_ms);
         child c = child::exec({opt.junctiond, "--socket", sock, "--log-level", "warn"}, log,
                               plan.cpu_for(role::hub));
-        while (!wait_created(ifd, "junctiond.sock", std::min(deadline, clock::now() + milliseconds(10)))) {
+        while (!wait_created(ifd, "junctiond.sock",
+                             std::min(deadline, clock::now() + milliseconds(10)))) {
             if (!c.running()) throw bench_error("junctiond exited at start: " + tail_of(log));
-            if (clock::now() >= deadline) throw bench_error("junctiond did not bind in time: " + tail_of(log));
+            if (clock::now() >= deadline)
+                throw bench_error("junctiond did not bind in time: " + tail_of(log));
         }
         while (!socket_accepts(sock)) {
             if (!c.running()) throw bench_error("junctiond exited at start: " + tail_of(log));
-            if (clock::now() >= deadline) throw bench_error("junctiond did not listen in time: " + tail_of(log));
+            if (clock::now() >= deadline)
+                throw bench_error("junctiond did not listen in time: " + tail_of(log));
             std::this_thread::sleep_for(std::chrono::microseconds(20));
         }
-        r.startup_ms.push_back(std::chrono::duration<double, std::milli>(clock::now() - t0).count());
+        r.startup_ms.push_back(
+            std::chrono::duration<double, std::milli>(clock::now() - t0).count());
         if (const int status = c.stop(); status != 0)
-            throw bench_error("junctiond exited with status " + std::to_string(status) + ": " + tail_of(log));
+            throw bench_error("junctiond exited with status " + std::to_string(status) + ": " +
+                              tail_of(log));
     }
 }
 
@@ -483,14 +517,23 @@ void derive_figures(scaling_result& r) {
                 if (l) worst_lat = std::max(worst_lat.value_or(0), *l);
                 if (c) worst_cpu = std::max(worst_cpu.value_or(0), *c);
             }
-        const std::string why = !s ? "not run" : !s->error.empty() ? "the sweep failed" : "no point beyond 1 was measured";
-        if (worst_lat) r.figures[lat] = *worst_lat; else r.skipped[lat] = why;
-        if (worst_cpu) r.figures[cpu] = *worst_cpu; else r.skipped[cpu] = why;
+        const std::string why = !s                  ? "not run"
+                                : !s->error.empty() ? "the sweep failed"
+                                                    : "no point beyond 1 was measured";
+        if (worst_lat)
+            r.figures[lat] = *worst_lat;
+        else
+            r.skipped[lat] = why;
+        if (worst_cpu)
+            r.figures[cpu] = *worst_cpu;
+        else
+            r.skipped[cpu] = why;
 
         const std::string& mem = sp.memory_key;
         if (base && top) {
             // RSS comes in 4 KiB pages; over thousands of items the rounding is a few bytes each.
-            const double grown = (top->values.at("hub_rss_kib") - base->values.at("hub_rss_kib")) * 1024;
+            const double grown =
+                (top->values.at("hub_rss_kib") - base->values.at("hub_rss_kib")) * 1024;
             r.figures[mem] = std::max(0.0, grown / static_cast<double>(top->count - 1));
             if (top->count != sp.max)
                 r.notes += mem + " is from " + with_commas(top->count - 1) + " items, not " +
@@ -499,8 +542,10 @@ void derive_figures(scaling_result& r) {
             r.skipped[mem] = why;
         }
     }
-    if (!r.startup_ms.empty()) r.figures["startup_ms"] = median(r.startup_ms);
-    else r.skipped["startup_ms"] = r.error.empty() ? "not run" : "start-up timing failed";
+    if (!r.startup_ms.empty())
+        r.figures["startup_ms"] = median(r.startup_ms);
+    else
+        r.skipped["startup_ms"] = r.error.empty() ? "not run" : "start-up timing failed";
 }
 
 std::string fmt(double v, const char* f) {
@@ -520,9 +565,12 @@ scaling_mode parse_scaling_mode(const std::string& s) {
 
 std::string to_string(scaling_mode m) {
     switch (m) {
-        case scaling_mode::none: return "none";
-        case scaling_mode::quick: return "quick";
-        case scaling_mode::full: return "full";
+        case scaling_mode::none:
+            return "none";
+        case scaling_mode::quick:
+            return "quick";
+        case scaling_mode::full:
+            return "full";
     }
     return "?";
 }
@@ -555,13 +603,15 @@ scaling_result run_scaling(const scaling_options& opt, const pin_plan& plan, con
     if (opt.mode == scaling_mode::none) return r;
     r.loadavg_start = read_loadavg();
     const rlim_t fd_limit = raise_fd_limit(fd_wanted, r.notes);
-    std::fprintf(stderr, "scaling (%s): junctiond with raised limits; 8×16 windows of %u ms, %zu seq samples per point\n",
+    std::fprintf(stderr,
+                 "scaling (%s): junctiond with raised limits; 8×16 windows of %u ms, %zu seq "
+                 "samples per point\n",
                  to_string(opt.mode).c_str(), opt.duration_ms, opt.iterations);
     for (const auto& sp : sweep_plans) r.sweeps.push_back(run_sweep(sp, opt, plan, tmp, fd_limit));
     try {
         time_startups(r, opt, plan, tmp);
-        std::fprintf(stderr, "  %-11s median %.2f ms over %zu starts\n", "start-up", median(r.startup_ms),
-                     r.startup_ms.size());
+        std::fprintf(stderr, "  %-11s median %.2f ms over %zu starts\n", "start-up",
+                     median(r.startup_ms), r.startup_ms.size());
     } catch (const std::exception& e) {
         r.error = std::string("start-up: ") + e.what();
         std::fprintf(stderr, "  %-11s FAILED: %s\n", "start-up", e.what());
@@ -594,7 +644,8 @@ void print_scaling(std::ostream& out, const scaling_result& r, bool markdown) {
             rows.push_back(std::move(row));
         }
     print_grid(out,
-               {"sweep", "count", "seq 64 B p50 µs", "ratio", "hub CPU/call µs", "ratio", "calls/s", "hub RSS KiB"},
+               {"sweep", "count", "seq 64 B p50 µs", "ratio", "hub CPU/call µs", "ratio", "calls/s",
+                "hub RSS KiB"},
                rows, markdown);
     out << "\n";
 
@@ -603,8 +654,12 @@ void print_scaling(std::ostream& out, const scaling_result& r, bool markdown) {
         const auto it = r.figures.find(d.key);
         std::optional<double> v;
         if (it != r.figures.end()) v = it->second;
-        const std::string target = d.target > 0 ? "≤ " + fmt(d.target, d.unit == "×" ? "%.2f" : "%g") : "-";
-        const std::string verdict = !v ? "-" : d.target <= 0 ? "" : *v <= d.target ? "met" : "NOT MET";
+        const std::string target =
+            d.target > 0 ? "≤ " + fmt(d.target, d.unit == "×" ? "%.2f" : "%g") : "-";
+        const std::string verdict = !v               ? "-"
+                                    : d.target <= 0  ? ""
+                                    : *v <= d.target ? "met"
+                                                     : "NOT MET";
         // Ratios with three decimals: 1.104 is over the target, and "1.10" would hide it.
         const std::string value = v && d.unit == "×" ? fmt(*v, "%.3f") : format_value(v);
         summary.push_back({d.label, d.unit, value, target, verdict});
@@ -612,7 +667,8 @@ void print_scaling(std::ostream& out, const scaling_result& r, bool markdown) {
     print_grid(out, {"scaling figure", "unit", "value", "target", "verdict"}, summary, markdown);
     for (const auto& s : r.sweeps) {
         for (const auto& p : s.points)
-            if (!p.skipped.empty()) out << s.name << " " << p.count << " skipped: " << p.skipped << "\n";
+            if (!p.skipped.empty())
+                out << s.name << " " << p.count << " skipped: " << p.skipped << "\n";
         if (!s.error.empty()) out << "scaling " << s.name << " FAILED: " << s.error << "\n";
     }
     if (!r.error.empty()) out << "scaling FAILED: " << r.error << "\n";
@@ -645,9 +701,10 @@ json::value scaling_json(const scaling_result& r) {
                 {"latency_ratio", ratio("seq_64_p50_us")},
                 {"cpu_ratio", ratio("hub_cpu_us_per_call")}});
         }
-        sweeps[s.name] = json::object{{"noun", s.noun},
-                                      {"error", s.error.empty() ? json::value(nullptr) : json::value(s.error)},
-                                      {"points", std::move(points)}};
+        sweeps[s.name] =
+            json::object{{"noun", s.noun},
+                         {"error", s.error.empty() ? json::value(nullptr) : json::value(s.error)},
+                         {"points", std::move(points)}};
     }
     json::array startup;
     for (const double ms : r.startup_ms) startup.emplace_back(ms);
@@ -664,7 +721,8 @@ json::value scaling_json(const scaling_result& r) {
                         {"notes", r.notes}};
 }
 
-void check_scaling_json(const json::value& v, std::vector<std::string>& problems, std::size_t& checked) {
+void check_scaling_json(const json::value& v, std::vector<std::string>& problems,
+                        std::size_t& checked) {
     const json::object* o = v.if_object();
     const json::value* fv = o ? o->if_contains("figures") : nullptr;
     const json::object* figures = fv ? fv->if_object() : nullptr;
@@ -675,7 +733,8 @@ void check_scaling_json(const json::value& v, std::vector<std::string>& problems
     const json::object* skipped = o->contains("skipped") ? o->at("skipped").if_object() : nullptr;
     if (const json::value* e = o->if_contains("error"); e && !e->is_null())
         problems.push_back("scaling: failed: " + json::serialize(*e));
-    // A figure is a non-negative number, or is skipped with a reason (a point the fd limit ruled out).
+    // A figure is a non-negative number, or is skipped with a reason (a point the fd limit ruled
+    // out).
     for (const auto& d : scaling_figure_defs()) {
         const json::value* f = figures->if_contains(d.key);
         if (f && f->is_number() && f->to_number<double>() >= 0) {
@@ -683,7 +742,8 @@ void check_scaling_json(const json::value& v, std::vector<std::string>& problems
             continue;
         }
         const json::value* why = skipped ? skipped->if_contains(d.key) : nullptr;
-        if (!why || !why->is_string()) problems.push_back("scaling: " + d.key + " missing or not a number");
+        if (!why || !why->is_string())
+            problems.push_back("scaling: " + d.key + " missing or not a number");
     }
     for (const auto& [name, sv] : o->at("sweeps").as_object()) {
         const json::object* s = sv.if_object();
@@ -698,9 +758,12 @@ void check_scaling_json(const json::value& v, std::vector<std::string>& problems
         for (const auto& pv : pts->as_array()) {
             const json::object* p = pv.if_object();
             if (!p) continue;
-            if (const json::value* why = p->if_contains("skipped"); why && why->is_string()) continue;
-            const json::object* values = p->contains("values") ? p->at("values").if_object() : nullptr;
-            for (const char* key : {"seq_64_p50_us", "hub_cpu_us_per_call", "calls_per_s", "hub_rss_kib"}) {
+            if (const json::value* why = p->if_contains("skipped"); why && why->is_string())
+                continue;
+            const json::object* values =
+                p->contains("values") ? p->at("values").if_object() : nullptr;
+            for (const char* key :
+                 {"seq_64_p50_us", "hub_cpu_us_per_call", "calls_per_s", "hub_rss_kib"}) {
                 const json::value* x = values ? values->if_contains(key) : nullptr;
                 if (!x || !x->is_number() || !(x->to_number<double>() >= 0))
                     problems.push_back("scaling " + std::string(name) + ": a point lacks " + key);

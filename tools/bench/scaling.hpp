@@ -17,13 +17,12 @@
 // phase has a deadline. Raw sockets only (wire.hpp), like raw_client.cpp.
 #pragma once
 
+#include <boost/json/value.hpp>
 #include <cstddef>
 #include <map>
 #include <ostream>
 #include <string>
 #include <vector>
-
-#include <boost/json/value.hpp>
 
 #include "process.hpp"
 
@@ -39,9 +38,9 @@ std::string to_string(scaling_mode m);
 
 struct scaling_options {
     scaling_mode mode = scaling_mode::full;
-    unsigned duration_ms = 1000;  // pipelined window per point (full: split over the repeats)
+    unsigned duration_ms = 1000;     // pipelined window per point (full: split over the repeats)
     std::size_t iterations = 10000;  // seq 64 B samples per point (full: split over the repeats)
-    std::size_t connections = 8;   // the pipelined run: N×K, as in the systems' xk
+    std::size_t connections = 8;     // the pipelined run: N×K, as in the systems' xk
     std::size_t in_flight = 16;
     unsigned reply_timeout_ms = 5000;
     std::string junctiond;
@@ -51,7 +50,7 @@ struct scaling_options {
 // One point of a sweep: `count` of the swept thing present while measuring.
 struct scaling_point {
     std::size_t count = 0;
-    std::string skipped;   // why this point was not measured ("" = measured)
+    std::string skipped;  // why this point was not measured ("" = measured)
     // seq_64_p50_us, hub_cpu_us_per_call, calls_per_s, hub_rss_kib: of the daemon holding
     // the state (values), and of the baseline daemon measured in turns with it.
     std::map<std::string, double> values, base_values;
