@@ -165,8 +165,10 @@ struct connection_core : std::enable_shared_from_this<connection_core> {
 awaitable<std::shared_ptr<session_core>> open_session(std::shared_ptr<connection_core> c,
                                                        std::string line);
 awaitable<packet> receive_on(std::shared_ptr<session_core> s, duration timeout);
-awaitable<void> send_on(std::shared_ptr<session_core> s, std::uint16_t code, std::string message,
-                        std::string content);
+// Queues the packet at once (the views need not outlive the call); the
+// returned coroutine waits for room in the write queue and throws what failed.
+awaitable<void> send_on(std::shared_ptr<session_core> s, std::uint16_t code, std::string_view message,
+                        std::string_view content);
 awaitable<void> end_on(std::shared_ptr<session_core> s);
 
 }  // namespace junction::detail
