@@ -343,7 +343,9 @@ void searpc_gateway::on_tick(std::uint64_t now_ms, gateway_output& out) {
     now_ms_ = now_ms;
     if (calls_.empty() || !calls_.front().started) return;
     const call& c = calls_.front();
-    if (now_ms - c.started_ms < call_timeout_ms_) return;
+    // Millisecond clocks are truncated: only a difference over the limit is sure
+    // to be at least the limit (a test saw 299.94 ms count as 300).
+    if (now_ms - c.started_ms <= call_timeout_ms_) return;
     const std::string service = c.service;
     out.diagnostics.push_back("searpc: call to " + service + " timed out");
     end_session(service, code::keepalive_timeout, out);
