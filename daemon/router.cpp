@@ -236,7 +236,8 @@ void router::on_tick(action_sink& out) {
     if (idle == 0) return;
     for (std::uint32_t s = 0; s < sessions_.size(); ++s) {
         const session& ss = sessions_[s];
-        if (ss.live && now_ms_ - ss.last_active_ms >= idle)
+        // Over, not equal: the millisecond clock is truncated, never fire early.
+        if (ss.live && now_ms_ - ss.last_active_ms > idle)
             end_session(s, code::keepalive_timeout, "session idle timeout", code::keepalive_timeout,
                         "session idle timeout", out);
     }

@@ -756,12 +756,12 @@ struct server::impl final : action_sink {
             // libsearpc clients keep idle pooled connections open before their
             // first call: gateway connections are exempt from this one.
             if (!c->gateway && !c->got_packet &&
-                now - c->opened_ms >= cfg.lim.first_packet_timeout_ms) {
+                now - c->opened_ms > cfg.lim.first_packet_timeout_ms) {  // over: ms are truncated
                 diagnose(id, "no complete packet within " +
                                  std::to_string(cfg.lim.first_packet_timeout_ms) + " ms; closing");
                 schedule_close(*c, "first-packet timeout");
             } else if (c->partial_since_ms &&
-                       now - c->partial_since_ms >= cfg.lim.partial_packet_timeout_ms) {
+                       now - c->partial_since_ms > cfg.lim.partial_packet_timeout_ms) {
                 diagnose(id, "packet incomplete for " +
                                  std::to_string(cfg.lim.partial_packet_timeout_ms) + " ms; closing");
                 schedule_close(*c, "partial-packet timeout");

@@ -139,16 +139,23 @@ void wakeup::notify_all() noexcept {
 }
 
 awaitable<std::error_code> wakeup::sleep(clock::time_point deadline) {
-    asio::steady_timer timer(co_await asio::this_coro::executor, deadline);
+    std::unique_ptr<asio::steady_timer> timer = std::move(spare_);
+    if (timer)
+        timer->expires_at(deadline);
+    else
+        timer = std::make_unique<asio::steady_timer>(co_await asio::this_coro::executor, deadline);
     // Unregisters the timer however the coroutine ends, even if its frame is
-    // destroyed while suspended (io_context torn down).
+    // destroyed while suspended (io_context torn down), and keeps it for the next sleep.
     struct registration {
-        std::vector<asio::steady_timer*>& list;
-        asio::steady_timer* timer;
-        ~registration() { std::erase(list, timer); }
-    } reg{waiters_, &timer};
-    waiters_.push_back(&timer);
-    auto [ec] = co_await timer.async_wait(use_tuple);
+        wakeup& w;
+        std::unique_ptr<asio::steady_timer>& timer;
+        ~registration() {
+            std::erase(w.waiters_, timer.get());
+            if (!w.spare_) w.spare_ = std::move(timer);
+        }
+    } reg{*this, timer};
+    waiters_.push_back(timer.get());
+    auto [ec] = co_await timer->async_wait(use_tuple);
     const asio::cancellation_state cs = co_await asio::this_coro::cancellation_state;
     if (cs.cancelled() != asio::cancellation_type::none)
         co_return std::make_error_code(std::errc::operation_canceled);

@@ -149,6 +149,8 @@ public:
     // Sends UPDATE "<code> <message>\n<content>". code is 100..599; message and
     // content together must fit one packet (65535 bytes with the code line), else
     // std::errc::message_size. Sending 103, 102 or 4xx/5xx ends the session.
+    // The packet is queued when update() is called (message and content need not
+    // outlive the call); co_await waits for room in the write queue and throws.
     // Throws errc::session_ended / errc::connection_lost when there is no session.
     awaitable<void> update(std::uint16_t code, std::string_view message = {},
                            std::string_view content = {});
