@@ -399,9 +399,12 @@ scaling_sweep run_sweep(const sweep_plan& sp, const scaling_options& opt, const 
         for (const std::size_t count : counts_for(opt.mode, sp.max)) run_point(count);
     } catch (const std::exception& e) {
         sw.error = e.what();
+        // A daemon that died under load says why in its log (start_hub already quotes it
+        // when the daemon never came up).
+        const bool at_start = sw.error.find("exited at start") != std::string::npos;
         for (running_system* rs : {&base, &grown})
-            if (rs->hub.pid() > 0 && !rs->hub.running())
-                sw.error += " (junctiond died: " + tail_of(rs->log_path) + ")";
+            if (!at_start && rs->hub.pid() > 0 && !rs->hub.running())
+                sw.error += " (" + rs->name + " died: " + tail_of(rs->log_path) + ")";
         std::fprintf(stderr, "  %-11s FAILED: %s\n", sp.name.c_str(), sw.error.c_str());
     }
     // Our side first, so that junctiond has nobody left to flush to when it stops.
