@@ -1421,6 +1421,205 @@ TEST_CASE("a command line with two trailing NULs is not printable: 503, nothing 
 }
 
 // ====================================================================================
+// §7 Built-in answers over one packet (chunked by §5)
+// ====================================================================================
+
+namespace {
+limits chunk_limits(std::size_t max_payload, std::size_t max_message = limits{}.max_message) {
+    limits lim;
+    lim.max_payload = max_payload;
+    lim.max_message = max_message;
+    return lim;
+}
+
+// Collects a chunked built-in answer on (c, id) whose first packet is `first`:
+// checks that nothing comes before each UPDATE 302, that every 312 chunk fills a
+// packet of `packet_size`, and returns the last chunk with all the content.
+packet collect_answer(broker& b, conn_id c, std::uint32_t id, packet first,
+                      std::size_t packet_size, std::size_t* chunks = nullptr) {
+    std::string content;
+    std::size_t n = 0;
+    packet p = std::move(first);
+    while (p.code() == 312) {
+        ++n;
+        CHECK(p.to == c);
+        CHECK(p.id == id);
+        CHECK(p.type == 3);
+        CHECK(p.message() == "HAS MORE");
+        CHECK(p.payload.size() == packet_size);
+        content += p.content();
+        CHECK(b.take().empty());
+        REQUIRE(b.update(c, id, "302 MORE\n"));
+        const packets got = b.take();
+        REQUIRE(got.size() == 1);
+        p = got[0];
+    }
+    CHECK(p.payload.size() <= packet_size);
+    if (chunks != nullptr) *chunks = n;
+    return response_to(p.to, p.id, p.payload.substr(0, p.payload.find('\n') + 1) + content + p.content());
+}
+}  // namespace
+
+TEST_CASE("a built-in answer of exactly one packet is one RESPONSE 200, without the message OK when "
+          "only the bare code line leaves room",
+          "[router][builtin][chunks]") {
+    broker b;
+    b.open({C});
+    const std::string with_ok(proto::max_payload - 7, 'a');
+    packet p = b.builtin(C, 1, "echo " + with_ok);
+    CHECK(p == response_to(C, 1, "200 OK\n" + with_ok));
+    CHECK(p.payload.size() == proto::max_payload);
+    const std::string bare(proto::max_payload - 4, 'b');
+    CHECK(b.update(C, 1, "200\n" + bare));
+    const packets got = b.take();
+    REQUIRE(got.size() == 1);
+    CHECK(got[0] == response_to(C, 1, "200\n" + bare));
+    CHECK(got[0].payload.size() == proto::max_payload);
+    CHECK(b.r.session_count() == 1);
+}
+
+TEST_CASE("a built-in answer one byte over a packet: a full 312 HAS MORE chunk, then after UPDATE 302 "
+          "200 OK with the rest",
+          "[router][builtin][chunks]") {
+    broker b;
+    b.open({C});
+    const std::string args(proto::max_payload - 3, 'a');
+    const packet first = b.builtin(C, 1, "echo " + args);
+    const std::size_t per = proto::max_payload - 13;  // "312 HAS MORE\n"
+    CHECK(first == response_to(C, 1, "312 HAS MORE\n" + args.substr(0, per)));
+    CHECK(first.payload.size() == proto::max_payload);
+    // Nothing more until the client asks.
+    CHECK(b.take().empty());
+    CHECK(b.update(C, 1, "302\n"));
+    CHECK(b.take() == packets{response_to(C, 1, "200 OK\n" + args.substr(per))});
+    // The echo session goes on as before, and 103 ends it silently.
+    CHECK(b.update(C, 1, "200\nagain"));
+    CHECK(b.take() == packets{response_to(C, 1, "200 OK\nagain")});
+    CHECK(b.update(C, 1, "103\n"));
+    CHECK(b.take().empty());
+    CHECK(b.r.session_count() == 0);
+}
+
+TEST_CASE("list-services over many packets: every 312 chunk fills max-payload, one per UPDATE 302, "
+          "and the chunks add up to the whole list",
+          "[router][builtin][chunks]") {
+    broker b(chunk_limits(256));
+    b.open({C, P});
+    std::vector<std::string> names;
+    for (int k = 0; k < 40; ++k) {
+        names.push_back("service-" + std::to_string(100 + k) + "-" + std::string(90, 'n'));
+        b.provide(P, names.back());
+    }
+    REQUIRE(b.request(C, 5, "list-services"));
+    const packets got = b.take();
+    REQUIRE(got.size() == 1);
+    std::size_t chunks = 0;
+    const packet whole = collect_answer(b, C, 5, got[0], 256, &chunks);
+    CHECK(whole.code() == 200);
+    CHECK(chunks >= 20);
+    const json::value list = json::parse(whole.content());
+    CHECK(service_names(list) == names);
+    // The command session goes on: the next command is answered.
+    CHECK(b.update(C, 5, "200\ndaemon-info"));
+    const packets info = b.take();
+    REQUIRE(info.size() >= 1);
+    CHECK((info[0].code() == 200 || info[0].code() == 312));
+}
+
+TEST_CASE("a command session's list-services (receive-cmd, UPDATE 200) is chunked the same way",
+          "[router][builtin][chunks][receive-cmd]") {
+    broker b(chunk_limits(128));
+    b.open({C, P});
+    for (int k = 0; k < 10; ++k) b.provide(P, "svc" + std::to_string(k) + std::string(60, 'x'));
+    CHECK(b.builtin(C, 3, "receive-cmd") == response_to(C, 3, "200 OK\n"));
+    REQUIRE(b.update(C, 3, "200\nlist-services\0"s));
+    const packets got = b.take();
+    REQUIRE(got.size() == 1);
+    CHECK(got[0].code() == 312);
+    const packet whole = collect_answer(b, C, 3, got[0], 128);
+    CHECK(whole.code() == 200);
+    CHECK(service_names(json::parse(whole.content())).size() == 10);
+}
+
+TEST_CASE("a chunked built-in answer of exactly max-message bytes (all packets, code lines included) "
+          "passes, one byte more is refused with 517 limit: message size",
+          "[router][builtin][chunks][limits]") {
+    // max-payload 64: 51 content bytes per 312 chunk. 200 bytes of echo = 3 chunks
+    // (3 * 13 code-line bytes) + "200 OK\n" 7 + 200 = 246 bytes in all.
+    broker b(chunk_limits(64, 246));
+    b.open({C});
+    const std::string at(200, 'a');
+    REQUIRE(b.request(C, 1, "echo " + at));
+    packets got = b.take();
+    REQUIRE(got.size() == 1);
+    std::size_t chunks = 0;
+    CHECK(collect_answer(b, C, 1, got[0], 64, &chunks) == response_to(C, 1, "200 OK\n" + at));
+    CHECK(chunks == 3);
+
+    const std::string over(201, 'a');
+    REQUIRE(b.request(C, 2, "echo " + over));
+    CHECK(b.take() == packets{response_to(C, 2, "517 limit: message size\n")});
+    CHECK(b.r.sessions_of(C) == 1);  // session 1 only: the 517 ended session 2
+    CHECK(b.out.diagnoses.size() == 1);
+}
+
+TEST_CASE("list-services over max-message is refused with 517 limit: message size and ends the session",
+          "[router][builtin][chunks][limits]") {
+    broker b(chunk_limits(256, 2000));
+    b.open({C, P});
+    for (int k = 0; k < 40; ++k) b.provide(P, "service-" + std::to_string(k) + std::string(100, 'n'));
+    CHECK(b.builtin(C, 9, "list-services") == response_to(C, 9, "517 limit: message size\n"));
+    CHECK(b.r.sessions_of(C) == 0);
+    CHECK(b.update(C, 9, "302\n"));
+    CHECK(b.take() == packets{response_to(C, 9, "102 no such session\n")});
+}
+
+TEST_CASE("while a chunked answer is pending, an UPDATE other than 302 ends the session with 506, "
+          "and 103 drops the rest silently",
+          "[router][builtin][chunks][errors]") {
+    broker b(chunk_limits(64));
+    b.open({C});
+    CHECK(b.builtin(C, 1, "echo " + std::string(100, 'a')).code() == 312);
+    CHECK(b.update(C, 1, "200\nlist-services"));
+    CHECK(b.take() == packets{response_to(C, 1, "506 a chunked answer takes UPDATE 302 MORE\n")});
+    CHECK(b.r.session_count() == 0);
+
+    CHECK(b.builtin(C, 2, "echo " + std::string(100, 'a')).code() == 312);
+    CHECK(b.update(C, 2, "103\n"));
+    CHECK(b.take().empty());
+    CHECK(b.r.session_count() == 0);
+}
+
+TEST_CASE("the unfinished chunked answers of one connection hold at most max-message bytes: "
+          "one more is refused with 517, other connections and later answers go on",
+          "[router][builtin][chunks][limits]") {
+    broker b(chunk_limits(64, 300));
+    b.open({C, C2});
+    const packet first = b.builtin(C, 1, "echo " + std::string(200, 'a'));  // holds 200
+    CHECK(first.code() == 312);
+    CHECK(b.builtin(C, 2, "echo " + std::string(150, 'b')) ==
+          response_to(C, 2, "517 limit: unfinished answers of this connection over max-message\n"));
+    CHECK(b.builtin(C2, 1, "echo " + std::string(150, 'c')).code() == 312);  // another connection
+    // Session 1 finishes; its bytes are released.
+    CHECK(collect_answer(b, C, 1, first, 64) == response_to(C, 1, "200 OK\n" + std::string(200, 'a')));
+    CHECK(b.builtin(C, 3, "echo " + std::string(150, 'b')).code() == 312);
+}
+
+TEST_CASE("a connection going away in the middle of a chunked answer leaves nothing behind",
+          "[router][builtin][chunks][bookkeeping]") {
+    broker b(chunk_limits(64, 300));
+    b.open({C});
+    CHECK(b.builtin(C, 1, "echo " + std::string(200, 'a')).code() == 312);
+    b.close(C);
+    CHECK(b.take().empty());
+    CHECK(b.r.session_count() == 0);
+    // The same connection id, opened again, has its whole budget.
+    b.open({C});
+    CHECK(b.builtin(C, 1, "echo " + std::string(200, 'a')).code() == 312);
+    CHECK(b.builtin(C, 2, "echo " + std::string(99, 'a')).code() == 312);
+}
+
+// ====================================================================================
 // §5, §8 Message size
 // ====================================================================================
 
