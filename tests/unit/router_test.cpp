@@ -5,7 +5,8 @@
 // with proto::append_packet, and compare what the sink was asked to do with
 // the packets each connection would receive on the wire: a forward() becomes
 // the received frame with its id rewritten, a send() becomes the packet
-// proto::append_code_packet writes. No sockets, no clocks.
+// proto::append_code_packet writes. No sockets, no clocks. Tests that start
+// from "client C, provider P serving svc" use the svc_fixture (its `b`).
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -240,6 +241,15 @@ struct broker {
     }
 };
 
+// The setup of most routing tests: client C, provider P, and P has registered "svc".
+struct svc_fixture {
+    broker b;
+    svc_fixture() {
+        b.open({C, P});
+        b.provide(P, "svc");
+    }
+};
+
 std::vector<std::string> service_names(const json::value& list) {
     std::vector<std::string> names;
     for (const auto& s : list.at("services").as_array())
@@ -349,11 +359,8 @@ TEST_CASE("two clients using the same id get distinct provider ids, answers go t
     CHECK(b.take() == packets{update_to(P, second, "200\nfrom C2")});
 }
 
-TEST_CASE("a provider never sees a client's id and cannot address a session by it",
+TEST_CASE_METHOD(svc_fixture, "a provider never sees a client's id and cannot address a session by it",
           "[router][routing][ids]") {
-    broker b;
-    b.open({C, P});
-    b.provide(P, "svc");
     const std::uint32_t pid = b.open_session(C, 1001, "svc", P);
     CHECK(pid == 1);
 
@@ -366,11 +373,8 @@ TEST_CASE("a provider never sees a client's id and cannot address a session by i
     CHECK(b.r.session_count() == 1);
 }
 
-TEST_CASE("a provider id is not handed out again while its session is open",
+TEST_CASE_METHOD(svc_fixture, "a provider id is not handed out again while its session is open",
           "[router][routing][ids]") {
-    broker b;
-    b.open({C, P});
-    b.provide(P, "svc");
     CHECK(b.open_session(C, 1, "svc", P) == 1);
     CHECK(b.open_session(C, 2, "svc", P) == 2);
     CHECK(b.open_session(C, 3, "svc", P) == 3);
@@ -406,11 +410,8 @@ TEST_CASE("UPDATE id 1 and RESPONSE id 1 on one connection name two different se
 // §3 Sessions: how they end
 // ====================================================================================
 
-TEST_CASE("UPDATE 103 from the client is delivered to the provider and ends the session",
+TEST_CASE_METHOD(svc_fixture, "UPDATE 103 from the client is delivered to the provider and ends the session",
           "[router][sessions]") {
-    broker b;
-    b.open({C, P});
-    b.provide(P, "svc");
     const std::uint32_t pid = b.open_session(C, 8, "svc", P);
     CHECK(b.update(C, 8, "103\n"));
     CHECK(b.take() == packets{update_to(P, pid, "103\n")});
@@ -419,11 +420,8 @@ TEST_CASE("UPDATE 103 from the client is delivered to the provider and ends the 
     CHECK(b.take() == packets{update_to(P, pid, "102 no such session\n")});
 }
 
-TEST_CASE("RESPONSE 103 from the provider is delivered to the client and ends the session",
+TEST_CASE_METHOD(svc_fixture, "RESPONSE 103 from the provider is delivered to the client and ends the session",
           "[router][sessions]") {
-    broker b;
-    b.open({C, P});
-    b.provide(P, "svc");
     const std::uint32_t pid = b.open_session(C, 8, "svc", P);
     CHECK(b.response(P, pid, "103 done\nbye"));
     CHECK(b.take() == packets{response_to(C, 8, "103 done\nbye")});
@@ -464,10 +462,7 @@ TEST_CASE("any 4xx or 5xx RESPONSE from the provider is delivered and ends the s
     CHECK(b.take() == packets{response_to(C, 8, "102 no such session\n")});
 }
 
-TEST_CASE("102 from either side is delivered and ends the session", "[router][sessions]") {
-    broker b;
-    b.open({C, P});
-    b.provide(P, "svc");
+TEST_CASE_METHOD(svc_fixture, "102 from either side is delivered and ends the session", "[router][sessions]") {
     const std::uint32_t p1 = b.open_session(C, 1, "svc", P);
     const std::uint32_t p2 = b.open_session(C, 2, "svc", P);
     CHECK(b.update(C, 1, "102\n"));
@@ -493,10 +488,7 @@ TEST_CASE("codes 100 to 399 other than 102 and 103 keep the session open", "[rou
     CHECK(b.take() == packets{update_to(P, pid, "200\nagain")});
 }
 
-TEST_CASE("after a session ends, the client may reuse its id for a new REQUEST", "[router][sessions]") {
-    broker b;
-    b.open({C, P});
-    b.provide(P, "svc");
+TEST_CASE_METHOD(svc_fixture, "after a session ends, the client may reuse its id for a new REQUEST", "[router][sessions]") {
     CHECK(b.open_session(C, 42, "svc first", P) == 1);
     CHECK(b.update(C, 42, "103\n"));
     b.take();
@@ -557,11 +549,8 @@ TEST_CASE("a session-ending packet for an unknown session gets no answer and cou
     CHECK(b.r.stats().late_packets == 1);
 }
 
-TEST_CASE("a 103 crossing the client's 103 on the wire is dropped silently and counted",
+TEST_CASE_METHOD(svc_fixture, "a 103 crossing the client's 103 on the wire is dropped silently and counted",
           "[router][errors][unknown]") {
-    broker b;
-    b.open({C, P});
-    b.provide(P, "svc");
     const std::uint32_t pid = b.open_session(C, 8, "svc", P);
     CHECK(b.update(C, 8, "103\n"));
     CHECK(b.response(P, pid, "103\n"));  // sent before the provider saw the client's 103
@@ -573,11 +562,8 @@ TEST_CASE("a 103 crossing the client's 103 on the wire is dropped silently and c
 // §6.2 Bad REQUEST
 // ====================================================================================
 
-TEST_CASE("REQUEST with session id 0 is answered 503 on id 0 and opens nothing",
+TEST_CASE_METHOD(svc_fixture, "REQUEST with session id 0 is answered 503 on id 0 and opens nothing",
           "[router][errors][request]") {
-    broker b;
-    b.open({C, P});
-    b.provide(P, "svc");
     CHECK(b.request(C, 0, "svc"));
     CHECK(b.take() == packets{response_to(C, 0, "503 session id 0 is not allowed\n")});
     CHECK(b.r.session_count() == 0);
@@ -621,11 +607,8 @@ TEST_CASE("a REQUEST with an invalid service name is answered 503 invalid servic
     CHECK(b.r.session_count() == 0);
 }
 
-TEST_CASE("a REQUEST for a service nobody registered is answered 511 unknown service <name>",
+TEST_CASE_METHOD(svc_fixture, "a REQUEST for a service nobody registered is answered 511 unknown service <name>",
           "[router][errors][request]") {
-    broker b;
-    b.open({C, P});
-    b.provide(P, "svc");
     CHECK(b.request(C, 9, "nosuch a b"));
     CHECK(b.take() == packets{response_to(C, 9, "511 unknown service nosuch\n")});
     CHECK(b.r.session_count() == 0);
@@ -635,20 +618,14 @@ TEST_CASE("a REQUEST for a service nobody registered is answered 511 unknown ser
     CHECK(b.take() == packets{response_to(C, 10, "511 unknown service " + longest + "\n")});
 }
 
-TEST_CASE("a REQUEST line with one trailing NUL is routed, and forwarded with its NUL",
+TEST_CASE_METHOD(svc_fixture, "a REQUEST line with one trailing NUL is routed, and forwarded with its NUL",
           "[router][request]") {
-    broker b;
-    b.open({C, P});
-    b.provide(P, "svc");
     CHECK(b.request(C, 9, "svc a\0"s));
     CHECK(b.take() == packets{request_to(P, 1, "svc a\0"s)});
 }
 
-TEST_CASE("a REQUEST reusing an id open as master: 503 to both sides and the open session ends",
+TEST_CASE_METHOD(svc_fixture, "a REQUEST reusing an id open as master: 503 to both sides and the open session ends",
           "[router][errors][request]") {
-    broker b;
-    b.open({C, P});
-    b.provide(P, "svc");
     const std::uint32_t pid = b.open_session(C, 5, "svc", P);
     CHECK(b.request(C, 5, "svc again"));
     CHECK(sorted(b.take()) == sorted({response_to(C, 5, "503 session id already in use\n"),
@@ -785,11 +762,8 @@ TEST_CASE("when several REQUEST checks fail at once, the first in the order of �
     CHECK(b.r.stats().sessions_opened == 2);  // the provide() session and the first one
 }
 
-TEST_CASE("a lowered limit keeps the open sessions and applies to the next REQUEST",
+TEST_CASE_METHOD(svc_fixture, "a lowered limit keeps the open sessions and applies to the next REQUEST",
           "[router][limits]") {
-    broker b;
-    b.open({C, P});
-    b.provide(P, "svc");
     b.open_session(C, 1, "svc", P);
     b.open_session(C, 2, "svc", P);
     limits lower;
