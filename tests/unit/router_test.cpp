@@ -6,7 +6,8 @@
 // the packets each connection would receive on the wire: a forward() becomes
 // the received frame with its id rewritten, a send() becomes the packet
 // proto::append_code_packet writes. No sockets, no clocks. Tests that start
-// from "client C, provider P serving svc" use the svc_fixture (its `b`).
+// from "client C" or "client C, provider P serving svc" use client_fixture or
+// svc_fixture (their `b`).
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -239,6 +240,12 @@ struct broker {
         REQUIRE(update(c, id, "103\n"));
         return json::parse(p.content());
     }
+};
+
+// The setup of most built-in and error tests: client C, nothing registered.
+struct client_fixture {
+    broker b;
+    client_fixture() { b.open({C}); }
 };
 
 // The setup of most routing tests: client C, provider P, and P has registered "svc".
@@ -501,10 +508,8 @@ TEST_CASE_METHOD(svc_fixture, "after a session ends, the client may reuse its id
 // §6.1 Unknown sessions
 // ====================================================================================
 
-TEST_CASE("UPDATE for a session that was never opened is answered RESPONSE 102",
+TEST_CASE_METHOD(client_fixture, "UPDATE for a session that was never opened is answered RESPONSE 102",
           "[router][errors][unknown]") {
-    broker b;
-    b.open({C});
     CHECK(b.update(C, 77, "200\nhello"));
     const packets got = b.take();
     REQUIRE(got.size() == 1);
@@ -523,10 +528,8 @@ TEST_CASE("RESPONSE for a session the connection does not serve is answered UPDA
     CHECK(b.out.closes.empty());
 }
 
-TEST_CASE("a malformed UPDATE or RESPONSE for an unknown session is answered 102",
+TEST_CASE_METHOD(client_fixture, "a malformed UPDATE or RESPONSE for an unknown session is answered 102",
           "[router][errors][unknown]") {
-    broker b;
-    b.open({C});
     CHECK(b.update(C, 3, "abc\n"));
     CHECK(b.response(C, 4, "200"));
     CHECK(b.update(C, 5, ""));
@@ -638,10 +641,8 @@ TEST_CASE_METHOD(svc_fixture, "a REQUEST reusing an id open as master: 503 to bo
                               update_to(P, pid, "102 no such session\n")});
 }
 
-TEST_CASE("a REQUEST reusing the id of an open built-in session ends it with 503",
+TEST_CASE_METHOD(client_fixture, "a REQUEST reusing the id of an open built-in session ends it with 503",
           "[router][errors][request][builtin]") {
-    broker b;
-    b.open({C});
     CHECK(b.builtin(C, 5, "echo hi").code() == 200);
     CHECK(b.request(C, 5, "echo again"));
     CHECK(b.take() == packets{response_to(C, 5, "503 session id already in use\n")});
@@ -971,10 +972,8 @@ TEST_CASE("a reserved or undefined packet type is answered 505 reserved packet t
     CHECK(b.out.diagnoses[0].first == C);
 }
 
-TEST_CASE("REQUEST, RESPONSE and UPDATE never stop reading, even when they are refused",
+TEST_CASE_METHOD(client_fixture, "REQUEST, RESPONSE and UPDATE never stop reading, even when they are refused",
           "[router][types]") {
-    broker b;
-    b.open({C});
     CHECK(b.request(C, 0, "echo"));
     CHECK(b.request(C, 1, ""));
     CHECK(b.request(C, 2, "nosuch"));
@@ -1116,9 +1115,7 @@ TEST_CASE("list-services lists each service with its provider's credentials and 
     CHECK(list[2].at("provider").at("pid").to_number<std::int64_t>() == 1000 + P2);
 }
 
-TEST_CASE("list-services with nothing registered is an empty list", "[router][builtin][json]") {
-    broker b;
-    b.open({C});
+TEST_CASE_METHOD(client_fixture, "list-services with nothing registered is an empty list", "[router][builtin][json]") {
     const packet p = b.builtin(C, 1, "list-services");
     CHECK(p == response_to(C, 1, "200 OK\n{\"services\":[]}"));
 }
@@ -1214,9 +1211,7 @@ TEST_CASE("a REQUEST for a service the caller may not call is answered 504 polic
     CHECK(b.open_session(C2, 1, "hello", P) == 1);
 }
 
-TEST_CASE("echo answers 200 OK with the args as sent", "[router][builtin][echo]") {
-    broker b;
-    b.open({C});
+TEST_CASE_METHOD(client_fixture, "echo answers 200 OK with the args as sent", "[router][builtin][echo]") {
     CHECK(b.builtin(C, 1001, "echo hello world") == response_to(C, 1001, "200 OK\nhello world"));
     CHECK(b.builtin(C, 1002, "echo \t a  b\t c ") == response_to(C, 1002, "200 OK\na  b\t c "));
     CHECK(b.builtin(C, 1003, "echo") == response_to(C, 1003, "200 OK\n"));
@@ -1224,10 +1219,8 @@ TEST_CASE("echo answers 200 OK with the args as sent", "[router][builtin][echo]"
     CHECK(b.r.session_count() == 4);  // built-in sessions stay open
 }
 
-TEST_CASE("echo answers each non-ending UPDATE with 200 OK carrying its content, 103 ends it silently",
+TEST_CASE_METHOD(client_fixture, "echo answers each non-ending UPDATE with 200 OK carrying its content, 103 ends it silently",
           "[router][builtin][echo]") {
-    broker b;
-    b.open({C});
     CHECK(b.builtin(C, 7, "echo").code() == 200);
     CHECK(b.update(C, 7, "200\nfirst"));
     CHECK(b.update(C, 7, "301 call\n\0\n\xff"s));
@@ -1242,10 +1235,8 @@ TEST_CASE("echo answers each non-ending UPDATE with 200 OK carrying its content,
     CHECK(b.take() == packets{response_to(C, 7, "102 no such session\n")});
 }
 
-TEST_CASE("a built-in session ends on a 4xx or 5xx UPDATE from the client, without an answer",
+TEST_CASE_METHOD(client_fixture, "a built-in session ends on a 4xx or 5xx UPDATE from the client, without an answer",
           "[router][builtin]") {
-    broker b;
-    b.open({C});
     CHECK(b.builtin(C, 1, "echo").code() == 200);
     CHECK(b.builtin(C, 2, "receive-cmd").code() == 200);
     CHECK(b.update(C, 1, "500\n"));
@@ -1254,10 +1245,8 @@ TEST_CASE("a built-in session ends on a 4xx or 5xx UPDATE from the client, witho
     CHECK(b.r.session_count() == 0);
 }
 
-TEST_CASE("a malformed UPDATE to a built-in session ends it with RESPONSE 506",
+TEST_CASE_METHOD(client_fixture, "a malformed UPDATE to a built-in session ends it with RESPONSE 506",
           "[router][builtin][errors]") {
-    broker b;
-    b.open({C});
     CHECK(b.builtin(C, 1, "echo").code() == 200);
     CHECK(b.update(C, 1, "abc\n"));
     const packets got = b.take();
@@ -1304,10 +1293,8 @@ TEST_CASE("receive-cmd: the exact ccnet exchange, with the trailing NUL and the 
     CHECK(b.r.sessions_of(C2) == 1);  // the 516 ended the command session; the routed one stays
 }
 
-TEST_CASE("a command session runs every UPDATE 200 command line and answers it",
+TEST_CASE_METHOD(client_fixture, "a command session runs every UPDATE 200 command line and answers it",
           "[router][builtin][receive-cmd]") {
-    broker b;
-    b.open({C});
     // A REQUEST for a command runs it and leaves a command session open.
     CHECK(b.builtin(C, 1, "register-service one") == response_to(C, 1, "200 OK\n"));
     CHECK(b.r.session_count() == 1);
@@ -1434,11 +1421,9 @@ packet collect_answer(broker& b, conn_id c, std::uint32_t id, packet first,
 }
 }  // namespace
 
-TEST_CASE("a built-in answer of exactly one packet is one RESPONSE 200, without the message OK when "
+TEST_CASE_METHOD(client_fixture, "a built-in answer of exactly one packet is one RESPONSE 200, without the message OK when "
           "only the bare code line leaves room",
           "[router][builtin][chunks]") {
-    broker b;
-    b.open({C});
     const std::string with_ok(proto::max_payload - 7, 'a');
     packet p = b.builtin(C, 1, "echo " + with_ok);
     CHECK(p == response_to(C, 1, "200 OK\n" + with_ok));
@@ -1452,11 +1437,9 @@ TEST_CASE("a built-in answer of exactly one packet is one RESPONSE 200, without 
     CHECK(b.r.session_count() == 1);
 }
 
-TEST_CASE("a built-in answer one byte over a packet: a full 312 HAS MORE chunk, then after UPDATE 302 "
+TEST_CASE_METHOD(client_fixture, "a built-in answer one byte over a packet: a full 312 HAS MORE chunk, then after UPDATE 302 "
           "200 OK with the rest",
           "[router][builtin][chunks]") {
-    broker b;
-    b.open({C});
     const std::string args(proto::max_payload - 3, 'a');
     const packet first = b.builtin(C, 1, "echo " + args);
     const std::size_t per = proto::max_payload - 13;  // "312 HAS MORE\n"
