@@ -4,10 +4,12 @@
 //
 // Flow of a test: start a daemon that lets one connection register 1,000
 // names, register them from one raw provider, then ask for list-services and
-// check that every name of the registry comes back once.
+// check that every name of the registry comes back once. The last test has a
+// raw provider send an endless chunked answer to the library's call().
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <future>
 #include <set>
 #include <sstream>
 #include <string>
@@ -173,4 +175,36 @@ TEST_CASE("a list-services answer over --max-message is refused with 517 limit: 
     CHECK(r.status == 1);
     CHECK(r.out.empty());
     CHECK(r.err.find("517 limit: message size") != std::string::npos);
+}
+
+TEST_CASE("call() stops collecting a chunked answer at 16 MiB: the provider gets UPDATE 517, the "
+          "caller a 517 packet",
+          "[lib][chunks][limits]") {
+    temp_dir dir;
+    daemon_process d(dir, {"--max-message", "67108864"});  // the library's bound comes first
+    raw_client provider(d.socket());
+    provider.register_service("endless");
+    auto answer = std::async(std::launch::async, [&] {
+        junction::sync_client client(d.socket());
+        return client.call("endless");
+    });
+    const packet req = provider.recv();
+    REQUIRE(req.payload == "endless");
+    const std::string chunk = "312 HAS MORE\n" + std::string(junction::proto::max_payload - 13, 'z');
+    std::size_t sent = 0;
+    packet p = req;
+    for (;;) {
+        provider.send(packet_type::response, req.id(), chunk);
+        sent += chunk.size();
+        p = provider.recv();
+        if (p.code() != 302) break;
+    }
+    CHECK(p.type() == static_cast<std::uint8_t>(packet_type::update));
+    CHECK(p.payload == "517 limit: message size\n");
+    CHECK(sent > std::size_t{16} << 20);
+    CHECK(sent < (std::size_t{16} << 20) + 2 * chunk.size());
+    const junction::packet got = answer.get();
+    CHECK(got.code == 517);
+    CHECK(got.message.rfind("limit: message size", 0) == 0);
+    CHECK(got.content.empty());
 }
