@@ -470,7 +470,8 @@ void router::answer(std::uint32_t s, std::uint16_t c, std::string_view message,
         // One packet, as before chunking existed: the message is left out if only
         // the bare code line leaves room for the content.
         if (code_line_size(message) + content.size() > packet) message = {};
-        out.send(ss.client, packet_type::response, ss.client_id, c, message, proto::as_bytes(content));
+        out.send(ss.client, packet_type::response, ss.client_id, c, message,
+                 proto::as_bytes(content));
         if (proto::is_error(c)) drop_session(s);
         return;
     }
@@ -481,7 +482,8 @@ void router::answer(std::uint32_t s, std::uint16_t c, std::string_view message,
     const std::size_t rest = content.size() - chunks * per;
     const std::size_t last_head =
         code_line_size(message) + rest <= packet ? code_line_size(message) : code_line_size({});
-    const std::size_t total = chunks * code_line_size(has_more_message) + last_head + content.size();
+    const std::size_t total =
+        chunks * code_line_size(has_more_message) + last_head + content.size();
     connection& conn = conns_.find(ss.client)->second;
     if (total > limits_.max_message) {
         out.diagnose(ss.client, "built-in answer of " + std::to_string(total) +
@@ -514,8 +516,9 @@ void router::send_answer_chunk(std::uint32_t s, action_sink& out) {
     const std::size_t rest = a.content.size() - a.sent;
     const std::string_view content(a.content);
     if (code_line_size({}) + rest <= packet) {
-        const std::string_view message =
-            code_line_size(a.message) + rest <= packet ? std::string_view(a.message) : std::string_view{};
+        const std::string_view message = code_line_size(a.message) + rest <= packet
+                                             ? std::string_view(a.message)
+                                             : std::string_view{};
         out.send(ss.client, packet_type::response, ss.client_id, a.code, message,
                  proto::as_bytes(content.substr(a.sent)));
         const bool error = proto::is_error(a.code);

@@ -136,7 +136,9 @@ public:
         // Everything the daemon says must fit one packet (the header's length is 16 bits).
         FUZZ_CHECK(proto::code_payload_size(message, content.size()) <= proto::max_payload);
         // Chunks of built-in answers fill packets of at most the configured max-payload.
-        if (code == 312) FUZZ_CHECK(proto::code_payload_size(message, content.size()) <= fuzz_limits().max_payload);
+        if (code == 312)
+            FUZZ_CHECK(proto::code_payload_size(message, content.size()) <=
+                       fuzz_limits().max_payload);
         std::vector<std::uint8_t> wire;
         proto::append_code_packet(wire, type, 1, code, message, content);
         proto::code_line cl;

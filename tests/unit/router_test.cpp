@@ -366,8 +366,9 @@ TEST_CASE("two clients using the same id get distinct provider ids, answers go t
     CHECK(b.take() == packets{update_to(P, second, "200\nfrom C2")});
 }
 
-TEST_CASE_METHOD(svc_fixture, "a provider never sees a client's id and cannot address a session by it",
-          "[router][routing][ids]") {
+TEST_CASE_METHOD(svc_fixture,
+                 "a provider never sees a client's id and cannot address a session by it",
+                 "[router][routing][ids]") {
     const std::uint32_t pid = b.open_session(C, 1001, "svc", P);
     CHECK(pid == 1);
 
@@ -381,7 +382,7 @@ TEST_CASE_METHOD(svc_fixture, "a provider never sees a client's id and cannot ad
 }
 
 TEST_CASE_METHOD(svc_fixture, "a provider id is not handed out again while its session is open",
-          "[router][routing][ids]") {
+                 "[router][routing][ids]") {
     CHECK(b.open_session(C, 1, "svc", P) == 1);
     CHECK(b.open_session(C, 2, "svc", P) == 2);
     CHECK(b.open_session(C, 3, "svc", P) == 3);
@@ -417,8 +418,9 @@ TEST_CASE("UPDATE id 1 and RESPONSE id 1 on one connection name two different se
 // §3 Sessions: how they end
 // ====================================================================================
 
-TEST_CASE_METHOD(svc_fixture, "UPDATE 103 from the client is delivered to the provider and ends the session",
-          "[router][sessions]") {
+TEST_CASE_METHOD(svc_fixture,
+                 "UPDATE 103 from the client is delivered to the provider and ends the session",
+                 "[router][sessions]") {
     const std::uint32_t pid = b.open_session(C, 8, "svc", P);
     CHECK(b.update(C, 8, "103\n"));
     CHECK(b.take() == packets{update_to(P, pid, "103\n")});
@@ -427,8 +429,9 @@ TEST_CASE_METHOD(svc_fixture, "UPDATE 103 from the client is delivered to the pr
     CHECK(b.take() == packets{update_to(P, pid, "102 no such session\n")});
 }
 
-TEST_CASE_METHOD(svc_fixture, "RESPONSE 103 from the provider is delivered to the client and ends the session",
-          "[router][sessions]") {
+TEST_CASE_METHOD(svc_fixture,
+                 "RESPONSE 103 from the provider is delivered to the client and ends the session",
+                 "[router][sessions]") {
     const std::uint32_t pid = b.open_session(C, 8, "svc", P);
     CHECK(b.response(P, pid, "103 done\nbye"));
     CHECK(b.take() == packets{response_to(C, 8, "103 done\nbye")});
@@ -469,7 +472,8 @@ TEST_CASE("any 4xx or 5xx RESPONSE from the provider is delivered and ends the s
     CHECK(b.take() == packets{response_to(C, 8, "102 no such session\n")});
 }
 
-TEST_CASE_METHOD(svc_fixture, "102 from either side is delivered and ends the session", "[router][sessions]") {
+TEST_CASE_METHOD(svc_fixture,
+                 "102 from either side is delivered and ends the session", "[router][sessions]") {
     const std::uint32_t p1 = b.open_session(C, 1, "svc", P);
     const std::uint32_t p2 = b.open_session(C, 2, "svc", P);
     CHECK(b.update(C, 1, "102\n"));
@@ -495,7 +499,9 @@ TEST_CASE("codes 100 to 399 other than 102 and 103 keep the session open", "[rou
     CHECK(b.take() == packets{update_to(P, pid, "200\nagain")});
 }
 
-TEST_CASE_METHOD(svc_fixture, "after a session ends, the client may reuse its id for a new REQUEST", "[router][sessions]") {
+TEST_CASE_METHOD(svc_fixture,
+                 "after a session ends, the client may reuse its id for a new REQUEST",
+                 "[router][sessions]") {
     CHECK(b.open_session(C, 42, "svc first", P) == 1);
     CHECK(b.update(C, 42, "103\n"));
     b.take();
@@ -508,8 +514,9 @@ TEST_CASE_METHOD(svc_fixture, "after a session ends, the client may reuse its id
 // §6.1 Unknown sessions
 // ====================================================================================
 
-TEST_CASE_METHOD(client_fixture, "UPDATE for a session that was never opened is answered RESPONSE 102",
-          "[router][errors][unknown]") {
+TEST_CASE_METHOD(client_fixture,
+                 "UPDATE for a session that was never opened is answered RESPONSE 102",
+                 "[router][errors][unknown]") {
     CHECK(b.update(C, 77, "200\nhello"));
     const packets got = b.take();
     REQUIRE(got.size() == 1);
@@ -528,8 +535,9 @@ TEST_CASE("RESPONSE for a session the connection does not serve is answered UPDA
     CHECK(b.out.closes.empty());
 }
 
-TEST_CASE_METHOD(client_fixture, "a malformed UPDATE or RESPONSE for an unknown session is answered 102",
-          "[router][errors][unknown]") {
+TEST_CASE_METHOD(client_fixture,
+                 "a malformed UPDATE or RESPONSE for an unknown session is answered 102",
+                 "[router][errors][unknown]") {
     CHECK(b.update(C, 3, "abc\n"));
     CHECK(b.response(C, 4, "200"));
     CHECK(b.update(C, 5, ""));
@@ -552,8 +560,9 @@ TEST_CASE("a session-ending packet for an unknown session gets no answer and cou
     CHECK(b.r.stats().late_packets == 1);
 }
 
-TEST_CASE_METHOD(svc_fixture, "a 103 crossing the client's 103 on the wire is dropped silently and counted",
-          "[router][errors][unknown]") {
+TEST_CASE_METHOD(svc_fixture,
+                 "a 103 crossing the client's 103 on the wire is dropped silently and counted",
+                 "[router][errors][unknown]") {
     const std::uint32_t pid = b.open_session(C, 8, "svc", P);
     CHECK(b.update(C, 8, "103\n"));
     CHECK(b.response(P, pid, "103\n"));  // sent before the provider saw the client's 103
@@ -566,7 +575,7 @@ TEST_CASE_METHOD(svc_fixture, "a 103 crossing the client's 103 on the wire is dr
 // ====================================================================================
 
 TEST_CASE_METHOD(svc_fixture, "REQUEST with session id 0 is answered 503 on id 0 and opens nothing",
-          "[router][errors][request]") {
+                 "[router][errors][request]") {
     CHECK(b.request(C, 0, "svc"));
     CHECK(b.take() == packets{response_to(C, 0, "503 session id 0 is not allowed\n")});
     CHECK(b.r.session_count() == 0);
@@ -610,8 +619,9 @@ TEST_CASE("a REQUEST with an invalid service name is answered 503 invalid servic
     CHECK(b.r.session_count() == 0);
 }
 
-TEST_CASE_METHOD(svc_fixture, "a REQUEST for a service nobody registered is answered 511 unknown service <name>",
-          "[router][errors][request]") {
+TEST_CASE_METHOD(svc_fixture,
+                 "a REQUEST for a service nobody registered is answered 511 unknown service <name>",
+                 "[router][errors][request]") {
     CHECK(b.request(C, 9, "nosuch a b"));
     CHECK(b.take() == packets{response_to(C, 9, "511 unknown service nosuch\n")});
     CHECK(b.r.session_count() == 0);
@@ -621,14 +631,16 @@ TEST_CASE_METHOD(svc_fixture, "a REQUEST for a service nobody registered is answ
     CHECK(b.take() == packets{response_to(C, 10, "511 unknown service " + longest + "\n")});
 }
 
-TEST_CASE_METHOD(svc_fixture, "a REQUEST line with one trailing NUL is routed, and forwarded with its NUL",
-          "[router][request]") {
+TEST_CASE_METHOD(svc_fixture,
+                 "a REQUEST line with one trailing NUL is routed, and forwarded with its NUL",
+                 "[router][request]") {
     CHECK(b.request(C, 9, "svc a\0"s));
     CHECK(b.take() == packets{request_to(P, 1, "svc a\0"s)});
 }
 
-TEST_CASE_METHOD(svc_fixture, "a REQUEST reusing an id open as master: 503 to both sides and the open session ends",
-          "[router][errors][request]") {
+TEST_CASE_METHOD(svc_fixture,
+                 "a REQUEST reusing an id open as master: 503 to both sides and the open session ends",
+                 "[router][errors][request]") {
     const std::uint32_t pid = b.open_session(C, 5, "svc", P);
     CHECK(b.request(C, 5, "svc again"));
     CHECK(sorted(b.take()) == sorted({response_to(C, 5, "503 session id already in use\n"),
@@ -641,8 +653,9 @@ TEST_CASE_METHOD(svc_fixture, "a REQUEST reusing an id open as master: 503 to bo
                               update_to(P, pid, "102 no such session\n")});
 }
 
-TEST_CASE_METHOD(client_fixture, "a REQUEST reusing the id of an open built-in session ends it with 503",
-          "[router][errors][request][builtin]") {
+TEST_CASE_METHOD(client_fixture,
+                 "a REQUEST reusing the id of an open built-in session ends it with 503",
+                 "[router][errors][request][builtin]") {
     CHECK(b.builtin(C, 5, "echo hi").code() == 200);
     CHECK(b.request(C, 5, "echo again"));
     CHECK(b.take() == packets{response_to(C, 5, "503 session id already in use\n")});
@@ -763,8 +776,9 @@ TEST_CASE("when several REQUEST checks fail at once, the first in the order of �
     CHECK(b.r.stats().sessions_opened == 2);  // the provide() session and the first one
 }
 
-TEST_CASE_METHOD(svc_fixture, "a lowered limit keeps the open sessions and applies to the next REQUEST",
-          "[router][limits]") {
+TEST_CASE_METHOD(svc_fixture,
+                 "a lowered limit keeps the open sessions and applies to the next REQUEST",
+                 "[router][limits]") {
     b.open_session(C, 1, "svc", P);
     b.open_session(C, 2, "svc", P);
     limits lower;
@@ -972,8 +986,9 @@ TEST_CASE("a reserved or undefined packet type is answered 505 reserved packet t
     CHECK(b.out.diagnoses[0].first == C);
 }
 
-TEST_CASE_METHOD(client_fixture, "REQUEST, RESPONSE and UPDATE never stop reading, even when they are refused",
-          "[router][types]") {
+TEST_CASE_METHOD(client_fixture,
+                 "REQUEST, RESPONSE and UPDATE never stop reading, even when they are refused",
+                 "[router][types]") {
     CHECK(b.request(C, 0, "echo"));
     CHECK(b.request(C, 1, ""));
     CHECK(b.request(C, 2, "nosuch"));
@@ -1115,7 +1130,9 @@ TEST_CASE("list-services lists each service with its provider's credentials and 
     CHECK(list[2].at("provider").at("pid").to_number<std::int64_t>() == 1000 + P2);
 }
 
-TEST_CASE_METHOD(client_fixture, "list-services with nothing registered is an empty list", "[router][builtin][json]") {
+TEST_CASE_METHOD(client_fixture,
+                 "list-services with nothing registered is an empty list",
+                 "[router][builtin][json]") {
     const packet p = b.builtin(C, 1, "list-services");
     CHECK(p == response_to(C, 1, "200 OK\n{\"services\":[]}"));
 }
@@ -1211,7 +1228,8 @@ TEST_CASE("a REQUEST for a service the caller may not call is answered 504 polic
     CHECK(b.open_session(C2, 1, "hello", P) == 1);
 }
 
-TEST_CASE_METHOD(client_fixture, "echo answers 200 OK with the args as sent", "[router][builtin][echo]") {
+TEST_CASE_METHOD(client_fixture,
+                 "echo answers 200 OK with the args as sent", "[router][builtin][echo]") {
     CHECK(b.builtin(C, 1001, "echo hello world") == response_to(C, 1001, "200 OK\nhello world"));
     CHECK(b.builtin(C, 1002, "echo \t a  b\t c ") == response_to(C, 1002, "200 OK\na  b\t c "));
     CHECK(b.builtin(C, 1003, "echo") == response_to(C, 1003, "200 OK\n"));
@@ -1219,8 +1237,9 @@ TEST_CASE_METHOD(client_fixture, "echo answers 200 OK with the args as sent", "[
     CHECK(b.r.session_count() == 4);  // built-in sessions stay open
 }
 
-TEST_CASE_METHOD(client_fixture, "echo answers each non-ending UPDATE with 200 OK carrying its content, 103 ends it silently",
-          "[router][builtin][echo]") {
+TEST_CASE_METHOD(client_fixture,
+                 "echo answers each non-ending UPDATE with 200 OK carrying its content, 103 ends it silently",
+                 "[router][builtin][echo]") {
     CHECK(b.builtin(C, 7, "echo").code() == 200);
     CHECK(b.update(C, 7, "200\nfirst"));
     CHECK(b.update(C, 7, "301 call\n\0\n\xff"s));
@@ -1235,8 +1254,9 @@ TEST_CASE_METHOD(client_fixture, "echo answers each non-ending UPDATE with 200 O
     CHECK(b.take() == packets{response_to(C, 7, "102 no such session\n")});
 }
 
-TEST_CASE_METHOD(client_fixture, "a built-in session ends on a 4xx or 5xx UPDATE from the client, without an answer",
-          "[router][builtin]") {
+TEST_CASE_METHOD(client_fixture,
+                 "a built-in session ends on a 4xx or 5xx UPDATE from the client, without an answer",
+                 "[router][builtin]") {
     CHECK(b.builtin(C, 1, "echo").code() == 200);
     CHECK(b.builtin(C, 2, "receive-cmd").code() == 200);
     CHECK(b.update(C, 1, "500\n"));
@@ -1245,8 +1265,9 @@ TEST_CASE_METHOD(client_fixture, "a built-in session ends on a 4xx or 5xx UPDATE
     CHECK(b.r.session_count() == 0);
 }
 
-TEST_CASE_METHOD(client_fixture, "a malformed UPDATE to a built-in session ends it with RESPONSE 506",
-          "[router][builtin][errors]") {
+TEST_CASE_METHOD(client_fixture,
+                 "a malformed UPDATE to a built-in session ends it with RESPONSE 506",
+                 "[router][builtin][errors]") {
     CHECK(b.builtin(C, 1, "echo").code() == 200);
     CHECK(b.update(C, 1, "abc\n"));
     const packets got = b.take();
@@ -1293,8 +1314,9 @@ TEST_CASE("receive-cmd: the exact ccnet exchange, with the trailing NUL and the 
     CHECK(b.r.sessions_of(C2) == 1);  // the 516 ended the command session; the routed one stays
 }
 
-TEST_CASE_METHOD(client_fixture, "a command session runs every UPDATE 200 command line and answers it",
-          "[router][builtin][receive-cmd]") {
+TEST_CASE_METHOD(client_fixture,
+                 "a command session runs every UPDATE 200 command line and answers it",
+                 "[router][builtin][receive-cmd]") {
     // A REQUEST for a command runs it and leaves a command session open.
     CHECK(b.builtin(C, 1, "register-service one") == response_to(C, 1, "200 OK\n"));
     CHECK(b.r.session_count() == 1);
@@ -1421,9 +1443,10 @@ packet collect_answer(broker& b, conn_id c, std::uint32_t id, packet first,
 }
 }  // namespace
 
-TEST_CASE_METHOD(client_fixture, "a built-in answer of exactly one packet is one RESPONSE 200, without the message OK when "
-          "only the bare code line leaves room",
-          "[router][builtin][chunks]") {
+TEST_CASE_METHOD(client_fixture,
+                 "a built-in answer of exactly one packet is one RESPONSE 200, without the message OK when "
+                 "only the bare code line leaves room",
+                 "[router][builtin][chunks]") {
     const std::string with_ok(proto::max_payload - 7, 'a');
     packet p = b.builtin(C, 1, "echo " + with_ok);
     CHECK(p == response_to(C, 1, "200 OK\n" + with_ok));
@@ -1437,9 +1460,10 @@ TEST_CASE_METHOD(client_fixture, "a built-in answer of exactly one packet is one
     CHECK(b.r.session_count() == 1);
 }
 
-TEST_CASE_METHOD(client_fixture, "a built-in answer one byte over a packet: a full 312 HAS MORE chunk, then after UPDATE 302 "
-          "200 OK with the rest",
-          "[router][builtin][chunks]") {
+TEST_CASE_METHOD(client_fixture,
+                 "a built-in answer one byte over a packet: a full 312 HAS MORE chunk, then after UPDATE 302 "
+                 "200 OK with the rest",
+                 "[router][builtin][chunks]") {
     const std::string args(proto::max_payload - 3, 'a');
     const packet first = b.builtin(C, 1, "echo " + args);
     const std::size_t per = proto::max_payload - 13;  // "312 HAS MORE\n"
