@@ -305,6 +305,7 @@ void router::drop_session(std::uint32_t s) {
         // A slot whose service is gone is reused once its last session ends.
         if (--sv.sessions == 0 && !sv.live) free_service_slots_.push_back(ss.service);
     }
+    if (ss.answering) release_answer(s);
     ss.live = false;
     free_sessions_.push_back(s);
     --live_sessions_;
@@ -330,8 +331,7 @@ void router::start_builtin(std::uint32_t s, const proto::request_line& req, acti
     session& ss = sessions_[s];
     if (req.service == "echo") {
         ss.kind = builtin::echo;
-        out.send(ss.client, packet_type::response, ss.client_id, code::ok, "OK",
-                 proto::as_bytes(req.args));
+        answer(s, code::ok, "OK", req.args, out);
         return;
     }
     ss.kind = builtin::command;
@@ -346,10 +346,16 @@ void router::builtin_update(std::uint32_t s, std::uint16_t c, std::span<const st
                             action_sink& out) {
     if (is_terminal(c)) return drop_session(s);
     const session& ss = sessions_[s];
-    if (ss.kind == builtin::echo) {
-        out.send(ss.client, packet_type::response, ss.client_id, code::ok, "OK", content);
-        return;
+    if (ss.answering) {
+        // §7: while an answer goes out in chunks, the client only asks for the next one.
+        if (c != code::rpc_more) {
+            end_session(s, code::bad_update_code, "a chunked answer takes UPDATE 302 MORE", 0, "",
+                        out);
+            return;
+        }
+        return send_answer_chunk(s, out);
     }
+    if (ss.kind == builtin::echo) return answer(s, code::ok, "OK", proto::as_text(content), out);
     if (c != code::ok) {
         end_session(s, code::bad_update_code, "command sessions take UPDATE 200 <command>", 0, "",
                     out);
@@ -371,18 +377,7 @@ void router::run_command(std::uint32_t s, std::string_view line, action_sink& ou
     const std::string_view cmd = words.empty() ? std::string_view{} : words[0];
     // An error answer ends the command session, as any 4xx/5xx does.
     auto reply = [&](std::uint16_t c, std::string_view msg, std::string_view content = {}) {
-        // An answer is one packet, and a packet's length field has 16 bits (§1): a
-        // longer answer (list-services with many long names, session-info of a peer
-        // in thousands of groups) would desynchronise the client's stream.
-        if (content.size() > proto::max_payload - 4) {
-            out.diagnose(ss.client, std::string(cmd) + ": answer of " + std::to_string(content.size()) +
-                                        " bytes does not fit one packet");
-            c = code::limit_exceeded;
-            msg = "limit: answer does not fit one packet";
-            content = {};
-        }
-        out.send(ss.client, packet_type::response, ss.client_id, c, msg, proto::as_bytes(content));
-        if (proto::is_error(c)) drop_session(s);
+        answer(s, c, msg, content, out);
     };
     connection& conn = conns_.find(ss.client)->second;
 
@@ -452,6 +447,100 @@ void router::run_command(std::uint32_t s, std::string_view line, action_sink& ou
         return reply(code::ok, "OK", req.args);
     }
     reply(code::bad_args, "unknown command " + std::string(cmd));
+}
+
+// --- Built-in answers over one packet (§5, §7) ---------------------------------------
+
+namespace {
+
+// "<ddd>[ <message>]\n" without append_code_packet's cutting of the message.
+std::size_t code_line_size(std::string_view message) noexcept {
+    return 3 + (message.empty() ? 0 : 1 + message.size()) + 1;
+}
+
+constexpr std::string_view has_more_message = "HAS MORE";
+
+}  // namespace
+
+void router::answer(std::uint32_t s, std::uint16_t c, std::string_view message,
+                    std::string_view content, action_sink& out) {
+    const session& ss = sessions_[s];
+    // Chunks are no longer than the packets the daemon accepts (max-payload, §8).
+    const std::size_t packet = std::min(limits_.max_payload, proto::max_payload);
+    if (code_line_size({}) + content.size() <= packet) {
+        // One packet, as before chunking existed: the message is left out if only
+        // the bare code line leaves room for the content.
+        if (code_line_size(message) + content.size() > packet) message = {};
+        out.send(ss.client, packet_type::response, ss.client_id, c, message,
+                 proto::as_bytes(content));
+        if (proto::is_error(c)) drop_session(s);
+        return;
+    }
+    // Full chunks under 312 until the rest fits a packet with the answer's own code
+    // line. §5 counts every chunk's payload, code lines included.
+    const std::size_t per = packet - code_line_size(has_more_message);
+    const std::size_t chunks = (code_line_size({}) + content.size() - packet + per - 1) / per;
+    const std::size_t rest = content.size() - chunks * per;
+    const std::size_t last_head =
+        code_line_size(message) + rest <= packet ? code_line_size(message) : code_line_size({});
+    const std::size_t total =
+        chunks * code_line_size(has_more_message) + last_head + content.size();
+    connection& conn = conns_.find(ss.client)->second;
+    if (total > limits_.max_message) {
+        out.diagnose(ss.client, "built-in answer of " + std::to_string(total) +
+                                    " bytes over the message limit of " +
+                                    std::to_string(limits_.max_message));
+        out.send(ss.client, packet_type::response, ss.client_id, code::limit_exceeded,
+                 "limit: message size");
+        drop_session(s);
+        return;
+    }
+    // What the daemon holds for one connection's unfinished answers is bounded too:
+    // a client that never asks for the next chunk cannot make it hold more.
+    if (conn.answer_bytes + content.size() > limits_.max_message) {
+        out.diagnose(ss.client, "unfinished built-in answers over the message limit");
+        out.send(ss.client, packet_type::response, ss.client_id, code::limit_exceeded,
+                 "limit: unfinished answers of this connection over max-message");
+        drop_session(s);
+        return;
+    }
+    conn.answer_bytes += content.size();
+    sessions_[s].answering = true;
+    answers_.insert_or_assign(s, pending_answer{std::string(content), 0, c, std::string(message)});
+    send_answer_chunk(s, out);
+}
+
+void router::send_answer_chunk(std::uint32_t s, action_sink& out) {
+    const session& ss = sessions_[s];
+    pending_answer& a = answers_.find(s)->second;
+    const std::size_t packet = std::min(limits_.max_payload, proto::max_payload);
+    const std::size_t rest = a.content.size() - a.sent;
+    const std::string_view content(a.content);
+    if (code_line_size({}) + rest <= packet) {
+        const std::string_view message = code_line_size(a.message) + rest <= packet
+                                             ? std::string_view(a.message)
+                                             : std::string_view{};
+        out.send(ss.client, packet_type::response, ss.client_id, a.code, message,
+                 proto::as_bytes(content.substr(a.sent)));
+        const bool error = proto::is_error(a.code);
+        release_answer(s);
+        if (error) drop_session(s);
+        return;
+    }
+    const std::size_t n = std::min(rest, packet - code_line_size(has_more_message));
+    out.send(ss.client, packet_type::response, ss.client_id, code::has_more, has_more_message,
+             proto::as_bytes(content.substr(a.sent, n)));
+    a.sent += n;
+}
+
+void router::release_answer(std::uint32_t s) {
+    session& ss = sessions_[s];
+    ss.answering = false;
+    const auto it = answers_.find(s);
+    if (it == answers_.end()) return;
+    if (const auto c = conns_.find(ss.client); c != conns_.end())
+        c->second.answer_bytes -= it->second.content.size();
+    answers_.erase(it);
 }
 
 std::string router::list_services_json() const {

@@ -112,6 +112,7 @@ private:
         std::uint32_t service = 0;  // index into service_slots_ (routed sessions)
         builtin kind = builtin::none;
         bool live = false;
+        bool answering = false;          // a built-in answer is being sent in chunks (answers_)
         std::uint32_t up_chunked = 0;    // bytes of the UPDATE message being chunked (312)
         std::uint32_t down_chunked = 0;  // bytes of the RESPONSE message being chunked
         std::uint64_t last_active_ms = 0;
@@ -128,6 +129,7 @@ private:
         credentials creds;
         std::uint32_t next_provider_id = 1;
         std::uint32_t client_sessions = 0;
+        std::size_t answer_bytes = 0;  // held for its unfinished chunked built-in answers
         boost::unordered_flat_set<std::uint32_t> sessions;  // indices, either side
         std::vector<std::uint32_t> services;                // indices into service_slots_
     };
@@ -149,6 +151,14 @@ private:
                         action_sink& out);
     // Runs one command line for session s and answers it with a RESPONSE.
     void run_command(std::uint32_t s, std::string_view line, action_sink& out);
+    // Sends a built-in's answer on session s: one RESPONSE if `<code> <message>\n<content>`
+    // fits a packet, else chunked by §5 (312 HAS MORE ... the answer's own code last),
+    // one chunk per UPDATE 302 MORE. An error answer ends the session.
+    void answer(std::uint32_t s, std::uint16_t code, std::string_view message,
+                std::string_view content, action_sink& out);
+    // Sends the next chunk of session s's pending answer (answers_).
+    void send_answer_chunk(std::uint32_t s, action_sink& out);
+    void release_answer(std::uint32_t s);
     std::string list_services_json() const;
     std::string daemon_info_json() const;
 
@@ -174,6 +184,14 @@ private:
     boost::unordered_flat_map<conn_id, connection> conns_;
     boost::unordered_flat_map<std::uint32_t, std::uint32_t> sessions_per_uid_;  // as client
     std::vector<session> sessions_;
+    // The rest of a built-in answer sent in chunks, by session index (§5, §7).
+    struct pending_answer {
+        std::string content;
+        std::size_t sent = 0;  // content bytes already sent
+        std::uint16_t code = 0;
+        std::string message;
+    };
+    boost::unordered_flat_map<std::uint32_t, pending_answer> answers_;
     std::vector<std::uint32_t> free_sessions_;
     std::size_t live_sessions_ = 0;
     boost::unordered_flat_map<std::uint64_t, std::uint32_t> by_client_;

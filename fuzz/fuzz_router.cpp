@@ -9,10 +9,12 @@
 //             request line or code line built from a vocabulary, or raw bytes
 //   tick      the clock moves on and on_tick runs (sessions idle 50 ms are reaped)
 //   shutdown  shutdown_all
-// The router runs with small limits and a policy with configured rules.
+// The router runs with small limits (max-payload 64: list-services answers are
+// chunked) and a policy with configured rules.
 //
 // The sink checks, for every action: forward/send target a connection that is
-// open (opened and not yet closed); what is sent fits one packet and is a
+// open (opened and not yet closed); what is sent fits one packet (a 312 chunk
+// of a built-in answer: the configured max-payload of 64) and is a
 // well-formed RESPONSE/UPDATE; forwarded bytes are one whole packet of a
 // session type with a non-zero id. After every event: session_count() stays
 // within the per-connection and per-uid limits, service_count() within the
@@ -68,6 +70,8 @@ std::string printable(std::string_view s) {
 jd::limits fuzz_limits() {
     jd::limits lim;
     lim.max_message = 300;
+    // Small packets, so that built-in answers (list-services) go out in chunks.
+    lim.max_payload = 64;
     lim.max_sessions_per_connection = 4;
     lim.max_sessions_per_uid = 6;
     lim.max_services_per_connection = 3;
@@ -131,6 +135,10 @@ public:
         FUZZ_CHECK(code >= 100 && code <= 599);
         // Everything the daemon says must fit one packet (the header's length is 16 bits).
         FUZZ_CHECK(proto::code_payload_size(message, content.size()) <= proto::max_payload);
+        // Chunks of built-in answers fill packets of at most the configured max-payload.
+        if (code == 312)
+            FUZZ_CHECK(proto::code_payload_size(message, content.size()) <=
+                       fuzz_limits().max_payload);
         std::vector<std::uint8_t> wire;
         proto::append_code_packet(wire, type, 1, code, message, content);
         proto::code_line cl;

@@ -204,6 +204,12 @@ write("fuzz_router", "idle-reap",
 write("fuzz_router", "id-reuse-and-zero",
       RouterEvents().request(2, 1, ["echo"]).request(2, 1, ["echo"]).request(2, 0, ["echo"])
       .update(2, 3, 200).response(2, 3, 103).bytes())
+# With the fuzzer's max-payload of 64, two services make a list-services answer of
+# several chunks: the client pulls them with 302, then ends the session.
+write("fuzz_router", "chunked-list-services",
+      RouterEvents().request(1, 1, ["register-service", "svc1"]).request(1, 2, ["register-service", "svc2"])
+      .request(2, 3, ["list-services"]).update(2, 3, 302).update(2, 3, 302).update(2, 3, 103)
+      .bytes())
 
 # --- fuzz_searpc_gateway: client bytes and router frames ------------------------------
 

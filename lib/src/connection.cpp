@@ -343,10 +343,36 @@ awaitable<std::shared_ptr<session_core>> open_session(std::shared_ptr<connection
 
 namespace {
 
+std::size_t payload_size(const packet& p) noexcept {
+    return 3 + (p.message.empty() ? 0 : 1 + p.message.size()) + 1 + p.content.size();
+}
+
 awaitable<packet> call_on(std::shared_ptr<connection_core> c, std::string line, duration timeout) {
     const auto deadline = deadline_after(timeout);
     auto s = std::make_shared<session>(co_await open_session(c, std::move(line)));
     packet p = co_await s->receive(deadline - clock::now());
+    if (p.code == proto::code::has_more) {
+        // An answer over one packet comes in chunks (docs/protocol.md §5): each 312
+        // is acknowledged with UPDATE 302, the last chunk carries the answer's code.
+        std::string content = std::move(p.content);
+        std::size_t total = payload_size(p);
+        while (p.code == proto::code::has_more || p.code == proto::code::proc_keepalive ||
+               p.code == proto::code::proc_alive) {
+            if (p.code == proto::code::has_more) co_await s->update(proto::code::rpc_more, "MORE");
+            p = co_await s->receive(deadline - clock::now());
+            total += payload_size(p);
+            if (total > max_call_answer) {
+                co_await s->update(proto::code::limit_exceeded, "limit: message size");
+                co_return packet{proto::code::limit_exceeded,
+                                 "limit: message size (answer over " +
+                                     std::to_string(max_call_answer) + " bytes)",
+                                 {}};
+            }
+            if (p.code != proto::code::proc_keepalive && p.code != proto::code::proc_alive)
+                content += p.content;
+        }
+        if (!p.ends_session() || p.code == proto::code::proc_done) p.content = std::move(content);
+    }
     if (!s->ended()) co_await s->end();
     co_return p;
 }

@@ -50,6 +50,9 @@ inline constexpr auto send_timeout = std::chrono::seconds(30);
 // must not make the library buffer without end.
 inline constexpr std::size_t max_inbox_bytes = 16 * 1024 * 1024;
 inline constexpr std::size_t max_inbox_packets = 65536;
+// connection::call() collects a chunked answer (312 ... 200) up to this many
+// payload bytes, code lines included (docs/protocol.md §5's default message limit).
+inline constexpr std::size_t max_call_answer = 16 * 1024 * 1024;
 inline constexpr std::uint32_t first_session_id = 1001;  // ccnet's starting point
 
 clock::time_point deadline_after(duration timeout) noexcept;

@@ -293,6 +293,29 @@ TEST_CASE("junctionctl call: arguments after -- may start with '-'", "[junctionc
     CHECK(r.out == "-n --x");
 }
 
+TEST_CASE("junctionctl call: a bracketed argument such as [a,b] is one word of the REQUEST line, "
+          "as typed (CLI11 does not split it)",
+          "[junctionctl][call]") {
+    temp_dir dir;
+    daemon_process d(dir);
+    auto r = junctionctl(d, {"call", "echo", "[a,b]"});
+    INFO("stderr: " << r.err);
+    CHECK(r.status == 0);
+    CHECK(r.out == "[a,b]");
+    r = junctionctl(d, {"call", "echo", "x", "[1,,2]", "[]", "y", "--update", "200:[c,d]"});
+    CHECK(r.status == 0);
+    CHECK(r.out == "x [1,,2] [] y[c,d]");  // the first answer, then the echo of the UPDATE
+    // Up to 64 words; one more is a usage error.
+    std::vector<std::string> words{"call", "echo"};
+    for (int k = 0; k < 64; ++k) words.push_back("[" + std::to_string(k) + "]");
+    r = junctionctl(d, words);
+    CHECK(r.status == 0);
+    CHECK(r.out.substr(0, 12) == "[0] [1] [2] ");
+    words.push_back("extra");
+    r = junctionctl(d, words);
+    CHECK(r.status == 2);
+}
+
 TEST_CASE("junctionctl call on a terminal adds a newline after content that lacks one, and only "
           "there",
           "[junctionctl][call][tty]") {

@@ -27,18 +27,6 @@ namespace {
 
 constexpr auto due = std::chrono::milliseconds(2000);  // how long an answer that is due may take
 
-std::string next(raw_client& c) { return as_hex(c.recv(due)); }
-
-// Proves the daemon has queued nothing else for `c`: the daemon answers a
-// connection's packets in order, so an echo's answer must be the very next packet.
-void expect_nothing_queued(raw_client& c) {
-    static std::uint32_t barrier_id = 0x7e000000;
-    const std::uint32_t id = barrier_id++;
-    c.send(packet_type::request, id, "echo barrier");
-    CHECK(next(c) == response(id, "200 OK\nbarrier"));
-    c.send(packet_type::update, id, "103\n");
-}
-
 std::string header_only(std::uint16_t length, std::uint32_t id) {
     std::string h = encode(packet_type::request, id, "");
     h[2] = static_cast<char>(length >> 8);

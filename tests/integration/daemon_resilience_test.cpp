@@ -40,9 +40,6 @@ constexpr auto due = std::chrono::milliseconds(2000);  // how long an answer tha
 // How soon the other side learns that a peer went away (SIGKILL, close): "promptly".
 constexpr auto promptly = std::chrono::milliseconds(1000);
 
-std::string next(raw_client& c, std::chrono::milliseconds timeout = due) {
-    return as_hex(c.recv(timeout));
-}
 // The next `n` packets on `c`, in any order, received within `timeout` in all.
 std::multiset<std::string> next_n(raw_client& c, std::size_t n, std::chrono::milliseconds timeout = due) {
     const auto deadline = steady::now() + timeout;
@@ -54,16 +51,6 @@ std::multiset<std::string> next_n(raw_client& c, std::size_t n, std::chrono::mil
         out.insert(as_hex(*p));
     }
     return out;
-}
-
-// Proves the daemon has queued nothing else for `c`: the daemon answers a
-// connection's packets in order, so an echo's answer must be the very next packet.
-void expect_nothing_queued(raw_client& c) {
-    static std::uint32_t barrier_id = 0x7e000000;
-    const std::uint32_t id = barrier_id++;
-    c.send(packet_type::request, id, "echo barrier");
-    CHECK(next(c) == response(id, "200 OK\nbarrier"));
-    c.send(packet_type::update, id, "103\n");
 }
 
 // How the test providers answer: REQUEST -> "200 OK\n<request line>", non-ending

@@ -36,9 +36,6 @@ std::string bytes(const char (&s)[N]) {
     return std::string(s, N - 1);
 }
 
-// The next packet the daemon sends to `c`, as hex.
-std::string next(raw_client& c) { return as_hex(c.recv(due)); }
-
 // A header with any field values, e.g. a version or type the codec would never produce.
 std::string raw_header(std::uint8_t version, std::uint8_t type, std::uint16_t length, std::uint32_t id) {
     std::string h(8, '\0');
@@ -48,15 +45,6 @@ std::string raw_header(std::uint8_t version, std::uint8_t type, std::uint16_t le
     h[3] = static_cast<char>(length & 0xff);
     for (int i = 0; i < 4; ++i) h[4 + i] = static_cast<char>((id >> (24 - 8 * i)) & 0xff);
     return h;
-}
-
-// Proves the daemon has queued nothing else for `c` (see the top of the file).
-void expect_nothing_queued(raw_client& c) {
-    static std::uint32_t barrier_id = 0x7e000000;
-    const std::uint32_t id = barrier_id++;
-    c.send(packet_type::request, id, "echo barrier");
-    CHECK(next(c) == response(id, "200 OK\nbarrier"));
-    c.send(packet_type::update, id, "103\n");
 }
 
 // Client opens `line` with `id`; returns the id the provider sees, after checking that the

@@ -24,6 +24,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "harness.hpp"
+#include "run_async.hpp"
 #include "junction/connection.hpp"
 
 using namespace junction::test;
@@ -36,23 +37,6 @@ using junction::incoming_session;
 namespace {
 
 using steady = std::chrono::steady_clock;
-
-// Runs the coroutine made by f(executor) on a fresh io_context; the test fails
-// if it does not finish within `limit`. Exceptions (REQUIRE failures too) propagate.
-template <class F>
-void run_async(F f, std::chrono::seconds limit = std::chrono::seconds(30)) {
-    asio::io_context io(1);
-    std::exception_ptr failure;
-    bool done = false;
-    asio::co_spawn(io, f(io.get_executor()), [&](std::exception_ptr e) {
-        failure = e;
-        done = true;
-        io.stop();
-    });
-    io.run_for(limit);
-    REQUIRE(done);
-    if (failure) std::rethrow_exception(failure);
-}
 
 struct outcome {
     std::error_code code;

@@ -39,6 +39,7 @@
 #include <boost/json/parse.hpp>
 
 #include "harness.hpp"
+#include "run_async.hpp"
 #include "junction/rpc.hpp"
 
 namespace rpc_test {
@@ -49,22 +50,7 @@ namespace rpc = junction::rpc;
 using junction::awaitable;
 using namespace std::chrono_literals;
 
-// Runs the coroutine made by f(executor) on a fresh io_context; the test fails
-// if it does not finish within `limit`. Exceptions (REQUIRE failures too) propagate.
-template <class F>
-void run_async(F f, std::chrono::seconds limit = std::chrono::seconds(60)) {
-    asio::io_context io(1);
-    std::exception_ptr failure;
-    bool done = false;
-    asio::co_spawn(io, f(io.get_executor()), [&](std::exception_ptr e) {
-        failure = e;
-        done = true;
-        io.stop();
-    });
-    io.run_for(limit);
-    REQUIRE(done);
-    if (failure) std::rethrow_exception(failure);
-}
+using junction::test::run_async;  // run_async.hpp
 
 inline awaitable<void> sleep_for(std::chrono::milliseconds d) {
     asio::steady_timer t(co_await asio::this_coro::executor, d);

@@ -16,22 +16,13 @@
 
 #include "harness.hpp"
 #include "security_identity.hpp"
+#include "security_support.hpp"
 
 using namespace junction::test;
+using namespace junction::test::security;
 using junction::proto::packet_type;
 
 namespace {
-
-constexpr auto due = std::chrono::milliseconds(3000);
-constexpr std::uint8_t request_type = static_cast<std::uint8_t>(packet_type::request);
-constexpr std::uint8_t response_type = static_cast<std::uint8_t>(packet_type::response);
-constexpr std::uint8_t update_type = static_cast<std::uint8_t>(packet_type::update);
-
-std::vector<std::string> open_socket(std::vector<std::string> more = {}) {
-    std::vector<std::string> args{"--socket-mode", "0666"};
-    args.insert(args.end(), more.begin(), more.end());
-    return args;
-}
 
 // True if the connection is served: an echo comes back.
 bool served(raw_client& c, std::uint32_t id) {
@@ -39,13 +30,6 @@ bool served(raw_client& c, std::uint32_t id) {
     if (p.code() != 200) return false;
     c.send(packet_type::update, id, "103\n");
     return true;
-}
-
-packet next_request(raw_client& provider) {
-    for (;;) {
-        packet p = provider.recv(due);
-        if (p.type() == request_type) return p;
-    }
 }
 
 // A service name the default policy lets this process provide, root or not.

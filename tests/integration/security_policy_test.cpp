@@ -21,34 +21,17 @@
 
 #include "harness.hpp"
 #include "security_identity.hpp"
+#include "security_support.hpp"
 
 using namespace junction::test;
+using namespace junction::test::security;
 using junction::proto::packet_type;
 
 namespace {
 
-constexpr auto due = std::chrono::milliseconds(3000);
-constexpr std::uint8_t request_type = static_cast<std::uint8_t>(packet_type::request);
-constexpr std::uint8_t response_type = static_cast<std::uint8_t>(packet_type::response);
-constexpr std::uint8_t update_type = static_cast<std::uint8_t>(packet_type::update);
-
-std::vector<std::string> open_socket(std::vector<std::string> more = {}) {
-    std::vector<std::string> args{"--socket-mode", "0666"};
-    args.insert(args.end(), more.begin(), more.end());
-    return args;
-}
-
 // The answer to `register-service <name>` on a fresh command session.
 packet register_as(raw_client& c, std::uint32_t id, const std::string& name) {
     return c.request(id, "register-service " + name, due);
-}
-
-// The provider side of a call: the next REQUEST the provider receives.
-packet next_request(raw_client& provider) {
-    for (;;) {
-        packet p = provider.recv(due);
-        if (p.type() == request_type) return p;
-    }
 }
 
 boost::json::value json_of(const packet& p) { return boost::json::parse(p.content()); }

@@ -1,5 +1,7 @@
 #include "harness.hpp"
 
+#include <catch2/catch.hpp>
+
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
@@ -236,6 +238,17 @@ std::string update(std::uint32_t id, std::string_view payload) {
 }
 std::string as_hex(const packet& p) {
     return hex(encode(static_cast<proto::packet_type>(p.type()), p.id(), p.payload));
+}
+
+
+std::string next(raw_client& c, std::chrono::milliseconds timeout) { return as_hex(c.recv(timeout)); }
+
+void expect_nothing_queued(raw_client& c) {
+    static std::uint32_t barrier_id = 0x7e000000;
+    const std::uint32_t id = barrier_id++;
+    c.send(proto::packet_type::request, id, "echo barrier");
+    CHECK(next(c) == response(id, "200 OK\nbarrier"));
+    c.send(proto::packet_type::update, id, "103\n");
 }
 
 }  // namespace wire

@@ -153,6 +153,11 @@ std::string request(std::uint32_t id, std::string_view payload);
 std::string response(std::uint32_t id, std::string_view payload);
 std::string update(std::uint32_t id, std::string_view payload);
 std::string as_hex(const packet& p);
+// The next packet the daemon sends to `c`, as hex; throws on timeout or EOF.
+std::string next(raw_client& c, std::chrono::milliseconds timeout = std::chrono::milliseconds(2000));
+// Proves the daemon has queued nothing else for `c`: the daemon answers a
+// connection's packets in order, so an echo's answer must be the very next packet.
+void expect_nothing_queued(raw_client& c);
 }  // namespace wire
 
 }  // namespace junction::test

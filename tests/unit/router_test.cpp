@@ -5,7 +5,9 @@
 // with proto::append_packet, and compare what the sink was asked to do with
 // the packets each connection would receive on the wire: a forward() becomes
 // the received frame with its id rewritten, a send() becomes the packet
-// proto::append_code_packet writes. No sockets, no clocks.
+// proto::append_code_packet writes. No sockets, no clocks. Tests that start
+// from "client C" or "client C, provider P serving svc" use client_fixture or
+// svc_fixture (their `b`).
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -240,6 +242,21 @@ struct broker {
     }
 };
 
+// The setup of most built-in and error tests: client C, nothing registered.
+struct client_fixture {
+    broker b;
+    client_fixture() { b.open({C}); }
+};
+
+// The setup of most routing tests: client C, provider P, and P has registered "svc".
+struct svc_fixture {
+    broker b;
+    svc_fixture() {
+        b.open({C, P});
+        b.provide(P, "svc");
+    }
+};
+
 std::vector<std::string> service_names(const json::value& list) {
     std::vector<std::string> names;
     for (const auto& s : list.at("services").as_array())
@@ -349,11 +366,9 @@ TEST_CASE("two clients using the same id get distinct provider ids, answers go t
     CHECK(b.take() == packets{update_to(P, second, "200\nfrom C2")});
 }
 
-TEST_CASE("a provider never sees a client's id and cannot address a session by it",
-          "[router][routing][ids]") {
-    broker b;
-    b.open({C, P});
-    b.provide(P, "svc");
+TEST_CASE_METHOD(svc_fixture,
+                 "a provider never sees a client's id and cannot address a session by it",
+                 "[router][routing][ids]") {
     const std::uint32_t pid = b.open_session(C, 1001, "svc", P);
     CHECK(pid == 1);
 
@@ -366,11 +381,8 @@ TEST_CASE("a provider never sees a client's id and cannot address a session by i
     CHECK(b.r.session_count() == 1);
 }
 
-TEST_CASE("a provider id is not handed out again while its session is open",
-          "[router][routing][ids]") {
-    broker b;
-    b.open({C, P});
-    b.provide(P, "svc");
+TEST_CASE_METHOD(svc_fixture, "a provider id is not handed out again while its session is open",
+                 "[router][routing][ids]") {
     CHECK(b.open_session(C, 1, "svc", P) == 1);
     CHECK(b.open_session(C, 2, "svc", P) == 2);
     CHECK(b.open_session(C, 3, "svc", P) == 3);
@@ -406,11 +418,9 @@ TEST_CASE("UPDATE id 1 and RESPONSE id 1 on one connection name two different se
 // §3 Sessions: how they end
 // ====================================================================================
 
-TEST_CASE("UPDATE 103 from the client is delivered to the provider and ends the session",
-          "[router][sessions]") {
-    broker b;
-    b.open({C, P});
-    b.provide(P, "svc");
+TEST_CASE_METHOD(svc_fixture,
+                 "UPDATE 103 from the client is delivered to the provider and ends the session",
+                 "[router][sessions]") {
     const std::uint32_t pid = b.open_session(C, 8, "svc", P);
     CHECK(b.update(C, 8, "103\n"));
     CHECK(b.take() == packets{update_to(P, pid, "103\n")});
@@ -419,11 +429,9 @@ TEST_CASE("UPDATE 103 from the client is delivered to the provider and ends the 
     CHECK(b.take() == packets{update_to(P, pid, "102 no such session\n")});
 }
 
-TEST_CASE("RESPONSE 103 from the provider is delivered to the client and ends the session",
-          "[router][sessions]") {
-    broker b;
-    b.open({C, P});
-    b.provide(P, "svc");
+TEST_CASE_METHOD(svc_fixture,
+                 "RESPONSE 103 from the provider is delivered to the client and ends the session",
+                 "[router][sessions]") {
     const std::uint32_t pid = b.open_session(C, 8, "svc", P);
     CHECK(b.response(P, pid, "103 done\nbye"));
     CHECK(b.take() == packets{response_to(C, 8, "103 done\nbye")});
@@ -464,10 +472,8 @@ TEST_CASE("any 4xx or 5xx RESPONSE from the provider is delivered and ends the s
     CHECK(b.take() == packets{response_to(C, 8, "102 no such session\n")});
 }
 
-TEST_CASE("102 from either side is delivered and ends the session", "[router][sessions]") {
-    broker b;
-    b.open({C, P});
-    b.provide(P, "svc");
+TEST_CASE_METHOD(svc_fixture,
+                 "102 from either side is delivered and ends the session", "[router][sessions]") {
     const std::uint32_t p1 = b.open_session(C, 1, "svc", P);
     const std::uint32_t p2 = b.open_session(C, 2, "svc", P);
     CHECK(b.update(C, 1, "102\n"));
@@ -493,10 +499,9 @@ TEST_CASE("codes 100 to 399 other than 102 and 103 keep the session open", "[rou
     CHECK(b.take() == packets{update_to(P, pid, "200\nagain")});
 }
 
-TEST_CASE("after a session ends, the client may reuse its id for a new REQUEST", "[router][sessions]") {
-    broker b;
-    b.open({C, P});
-    b.provide(P, "svc");
+TEST_CASE_METHOD(svc_fixture,
+                 "after a session ends, the client may reuse its id for a new REQUEST",
+                 "[router][sessions]") {
     CHECK(b.open_session(C, 42, "svc first", P) == 1);
     CHECK(b.update(C, 42, "103\n"));
     b.take();
@@ -509,10 +514,9 @@ TEST_CASE("after a session ends, the client may reuse its id for a new REQUEST",
 // §6.1 Unknown sessions
 // ====================================================================================
 
-TEST_CASE("UPDATE for a session that was never opened is answered RESPONSE 102",
-          "[router][errors][unknown]") {
-    broker b;
-    b.open({C});
+TEST_CASE_METHOD(client_fixture,
+                 "UPDATE for a session that was never opened is answered RESPONSE 102",
+                 "[router][errors][unknown]") {
     CHECK(b.update(C, 77, "200\nhello"));
     const packets got = b.take();
     REQUIRE(got.size() == 1);
@@ -531,10 +535,9 @@ TEST_CASE("RESPONSE for a session the connection does not serve is answered UPDA
     CHECK(b.out.closes.empty());
 }
 
-TEST_CASE("a malformed UPDATE or RESPONSE for an unknown session is answered 102",
-          "[router][errors][unknown]") {
-    broker b;
-    b.open({C});
+TEST_CASE_METHOD(client_fixture,
+                 "a malformed UPDATE or RESPONSE for an unknown session is answered 102",
+                 "[router][errors][unknown]") {
     CHECK(b.update(C, 3, "abc\n"));
     CHECK(b.response(C, 4, "200"));
     CHECK(b.update(C, 5, ""));
@@ -557,11 +560,9 @@ TEST_CASE("a session-ending packet for an unknown session gets no answer and cou
     CHECK(b.r.stats().late_packets == 1);
 }
 
-TEST_CASE("a 103 crossing the client's 103 on the wire is dropped silently and counted",
-          "[router][errors][unknown]") {
-    broker b;
-    b.open({C, P});
-    b.provide(P, "svc");
+TEST_CASE_METHOD(svc_fixture,
+                 "a 103 crossing the client's 103 on the wire is dropped silently and counted",
+                 "[router][errors][unknown]") {
     const std::uint32_t pid = b.open_session(C, 8, "svc", P);
     CHECK(b.update(C, 8, "103\n"));
     CHECK(b.response(P, pid, "103\n"));  // sent before the provider saw the client's 103
@@ -573,11 +574,8 @@ TEST_CASE("a 103 crossing the client's 103 on the wire is dropped silently and c
 // §6.2 Bad REQUEST
 // ====================================================================================
 
-TEST_CASE("REQUEST with session id 0 is answered 503 on id 0 and opens nothing",
-          "[router][errors][request]") {
-    broker b;
-    b.open({C, P});
-    b.provide(P, "svc");
+TEST_CASE_METHOD(svc_fixture, "REQUEST with session id 0 is answered 503 on id 0 and opens nothing",
+                 "[router][errors][request]") {
     CHECK(b.request(C, 0, "svc"));
     CHECK(b.take() == packets{response_to(C, 0, "503 session id 0 is not allowed\n")});
     CHECK(b.r.session_count() == 0);
@@ -621,11 +619,9 @@ TEST_CASE("a REQUEST with an invalid service name is answered 503 invalid servic
     CHECK(b.r.session_count() == 0);
 }
 
-TEST_CASE("a REQUEST for a service nobody registered is answered 511 unknown service <name>",
-          "[router][errors][request]") {
-    broker b;
-    b.open({C, P});
-    b.provide(P, "svc");
+TEST_CASE_METHOD(svc_fixture,
+                 "a REQUEST for a service nobody registered is answered 511 unknown service <name>",
+                 "[router][errors][request]") {
     CHECK(b.request(C, 9, "nosuch a b"));
     CHECK(b.take() == packets{response_to(C, 9, "511 unknown service nosuch\n")});
     CHECK(b.r.session_count() == 0);
@@ -635,20 +631,16 @@ TEST_CASE("a REQUEST for a service nobody registered is answered 511 unknown ser
     CHECK(b.take() == packets{response_to(C, 10, "511 unknown service " + longest + "\n")});
 }
 
-TEST_CASE("a REQUEST line with one trailing NUL is routed, and forwarded with its NUL",
-          "[router][request]") {
-    broker b;
-    b.open({C, P});
-    b.provide(P, "svc");
+TEST_CASE_METHOD(svc_fixture,
+                 "a REQUEST line with one trailing NUL is routed, and forwarded with its NUL",
+                 "[router][request]") {
     CHECK(b.request(C, 9, "svc a\0"s));
     CHECK(b.take() == packets{request_to(P, 1, "svc a\0"s)});
 }
 
-TEST_CASE("a REQUEST reusing an id open as master: 503 to both sides and the open session ends",
-          "[router][errors][request]") {
-    broker b;
-    b.open({C, P});
-    b.provide(P, "svc");
+TEST_CASE_METHOD(svc_fixture,
+                 "a REQUEST reusing an id open as master: 503 to both sides and the open session ends",
+                 "[router][errors][request]") {
     const std::uint32_t pid = b.open_session(C, 5, "svc", P);
     CHECK(b.request(C, 5, "svc again"));
     CHECK(sorted(b.take()) == sorted({response_to(C, 5, "503 session id already in use\n"),
@@ -661,10 +653,9 @@ TEST_CASE("a REQUEST reusing an id open as master: 503 to both sides and the ope
                               update_to(P, pid, "102 no such session\n")});
 }
 
-TEST_CASE("a REQUEST reusing the id of an open built-in session ends it with 503",
-          "[router][errors][request][builtin]") {
-    broker b;
-    b.open({C});
+TEST_CASE_METHOD(client_fixture,
+                 "a REQUEST reusing the id of an open built-in session ends it with 503",
+                 "[router][errors][request][builtin]") {
     CHECK(b.builtin(C, 5, "echo hi").code() == 200);
     CHECK(b.request(C, 5, "echo again"));
     CHECK(b.take() == packets{response_to(C, 5, "503 session id already in use\n")});
@@ -785,11 +776,9 @@ TEST_CASE("when several REQUEST checks fail at once, the first in the order of �
     CHECK(b.r.stats().sessions_opened == 2);  // the provide() session and the first one
 }
 
-TEST_CASE("a lowered limit keeps the open sessions and applies to the next REQUEST",
-          "[router][limits]") {
-    broker b;
-    b.open({C, P});
-    b.provide(P, "svc");
+TEST_CASE_METHOD(svc_fixture,
+                 "a lowered limit keeps the open sessions and applies to the next REQUEST",
+                 "[router][limits]") {
     b.open_session(C, 1, "svc", P);
     b.open_session(C, 2, "svc", P);
     limits lower;
@@ -997,10 +986,9 @@ TEST_CASE("a reserved or undefined packet type is answered 505 reserved packet t
     CHECK(b.out.diagnoses[0].first == C);
 }
 
-TEST_CASE("REQUEST, RESPONSE and UPDATE never stop reading, even when they are refused",
-          "[router][types]") {
-    broker b;
-    b.open({C});
+TEST_CASE_METHOD(client_fixture,
+                 "REQUEST, RESPONSE and UPDATE never stop reading, even when they are refused",
+                 "[router][types]") {
     CHECK(b.request(C, 0, "echo"));
     CHECK(b.request(C, 1, ""));
     CHECK(b.request(C, 2, "nosuch"));
@@ -1142,9 +1130,9 @@ TEST_CASE("list-services lists each service with its provider's credentials and 
     CHECK(list[2].at("provider").at("pid").to_number<std::int64_t>() == 1000 + P2);
 }
 
-TEST_CASE("list-services with nothing registered is an empty list", "[router][builtin][json]") {
-    broker b;
-    b.open({C});
+TEST_CASE_METHOD(client_fixture,
+                 "list-services with nothing registered is an empty list",
+                 "[router][builtin][json]") {
     const packet p = b.builtin(C, 1, "list-services");
     CHECK(p == response_to(C, 1, "200 OK\n{\"services\":[]}"));
 }
@@ -1240,9 +1228,8 @@ TEST_CASE("a REQUEST for a service the caller may not call is answered 504 polic
     CHECK(b.open_session(C2, 1, "hello", P) == 1);
 }
 
-TEST_CASE("echo answers 200 OK with the args as sent", "[router][builtin][echo]") {
-    broker b;
-    b.open({C});
+TEST_CASE_METHOD(client_fixture,
+                 "echo answers 200 OK with the args as sent", "[router][builtin][echo]") {
     CHECK(b.builtin(C, 1001, "echo hello world") == response_to(C, 1001, "200 OK\nhello world"));
     CHECK(b.builtin(C, 1002, "echo \t a  b\t c ") == response_to(C, 1002, "200 OK\na  b\t c "));
     CHECK(b.builtin(C, 1003, "echo") == response_to(C, 1003, "200 OK\n"));
@@ -1250,10 +1237,9 @@ TEST_CASE("echo answers 200 OK with the args as sent", "[router][builtin][echo]"
     CHECK(b.r.session_count() == 4);  // built-in sessions stay open
 }
 
-TEST_CASE("echo answers each non-ending UPDATE with 200 OK carrying its content, 103 ends it silently",
-          "[router][builtin][echo]") {
-    broker b;
-    b.open({C});
+TEST_CASE_METHOD(client_fixture,
+                 "echo answers each non-ending UPDATE with 200 OK carrying its content, 103 ends it silently",
+                 "[router][builtin][echo]") {
     CHECK(b.builtin(C, 7, "echo").code() == 200);
     CHECK(b.update(C, 7, "200\nfirst"));
     CHECK(b.update(C, 7, "301 call\n\0\n\xff"s));
@@ -1268,10 +1254,9 @@ TEST_CASE("echo answers each non-ending UPDATE with 200 OK carrying its content,
     CHECK(b.take() == packets{response_to(C, 7, "102 no such session\n")});
 }
 
-TEST_CASE("a built-in session ends on a 4xx or 5xx UPDATE from the client, without an answer",
-          "[router][builtin]") {
-    broker b;
-    b.open({C});
+TEST_CASE_METHOD(client_fixture,
+                 "a built-in session ends on a 4xx or 5xx UPDATE from the client, without an answer",
+                 "[router][builtin]") {
     CHECK(b.builtin(C, 1, "echo").code() == 200);
     CHECK(b.builtin(C, 2, "receive-cmd").code() == 200);
     CHECK(b.update(C, 1, "500\n"));
@@ -1280,10 +1265,9 @@ TEST_CASE("a built-in session ends on a 4xx or 5xx UPDATE from the client, witho
     CHECK(b.r.session_count() == 0);
 }
 
-TEST_CASE("a malformed UPDATE to a built-in session ends it with RESPONSE 506",
-          "[router][builtin][errors]") {
-    broker b;
-    b.open({C});
+TEST_CASE_METHOD(client_fixture,
+                 "a malformed UPDATE to a built-in session ends it with RESPONSE 506",
+                 "[router][builtin][errors]") {
     CHECK(b.builtin(C, 1, "echo").code() == 200);
     CHECK(b.update(C, 1, "abc\n"));
     const packets got = b.take();
@@ -1330,10 +1314,9 @@ TEST_CASE("receive-cmd: the exact ccnet exchange, with the trailing NUL and the 
     CHECK(b.r.sessions_of(C2) == 1);  // the 516 ended the command session; the routed one stays
 }
 
-TEST_CASE("a command session runs every UPDATE 200 command line and answers it",
-          "[router][builtin][receive-cmd]") {
-    broker b;
-    b.open({C});
+TEST_CASE_METHOD(client_fixture,
+                 "a command session runs every UPDATE 200 command line and answers it",
+                 "[router][builtin][receive-cmd]") {
     // A REQUEST for a command runs it and leaves a command session open.
     CHECK(b.builtin(C, 1, "register-service one") == response_to(C, 1, "200 OK\n"));
     CHECK(b.r.session_count() == 1);
@@ -1418,6 +1401,203 @@ TEST_CASE("a command line with two trailing NULs is not printable: 503, nothing 
     CHECK(b.update(C, 1, "200\nregister-service hello\0\0"s));
     CHECK(b.take() == packets{response_to(C, 1, "503 request line is not printable UTF-8\n")});
     CHECK(b.r.service_count() == 0);
+}
+
+// ====================================================================================
+// §7 Built-in answers over one packet (chunked by §5)
+// ====================================================================================
+
+namespace {
+limits chunk_limits(std::size_t max_payload, std::size_t max_message = limits{}.max_message) {
+    limits lim;
+    lim.max_payload = max_payload;
+    lim.max_message = max_message;
+    return lim;
+}
+
+// Collects a chunked built-in answer on (c, id) whose first packet is `first`:
+// checks that nothing comes before each UPDATE 302, that every 312 chunk fills a
+// packet of `packet_size`, and returns the last chunk with all the content.
+packet collect_answer(broker& b, conn_id c, std::uint32_t id, packet first,
+                      std::size_t packet_size, std::size_t* chunks = nullptr) {
+    std::string content;
+    std::size_t n = 0;
+    packet p = std::move(first);
+    while (p.code() == 312) {
+        ++n;
+        CHECK(p.to == c);
+        CHECK(p.id == id);
+        CHECK(p.type == 3);
+        CHECK(p.message() == "HAS MORE");
+        CHECK(p.payload.size() == packet_size);
+        content += p.content();
+        CHECK(b.take().empty());
+        REQUIRE(b.update(c, id, "302 MORE\n"));
+        const packets got = b.take();
+        REQUIRE(got.size() == 1);
+        p = got[0];
+    }
+    CHECK(p.payload.size() <= packet_size);
+    if (chunks != nullptr) *chunks = n;
+    return response_to(p.to, p.id, p.payload.substr(0, p.payload.find('\n') + 1) + content + p.content());
+}
+}  // namespace
+
+TEST_CASE_METHOD(client_fixture,
+                 "a built-in answer of exactly one packet is one RESPONSE 200, without the message OK when "
+                 "only the bare code line leaves room",
+                 "[router][builtin][chunks]") {
+    const std::string with_ok(proto::max_payload - 7, 'a');
+    packet p = b.builtin(C, 1, "echo " + with_ok);
+    CHECK(p == response_to(C, 1, "200 OK\n" + with_ok));
+    CHECK(p.payload.size() == proto::max_payload);
+    const std::string bare(proto::max_payload - 4, 'b');
+    CHECK(b.update(C, 1, "200\n" + bare));
+    const packets got = b.take();
+    REQUIRE(got.size() == 1);
+    CHECK(got[0] == response_to(C, 1, "200\n" + bare));
+    CHECK(got[0].payload.size() == proto::max_payload);
+    CHECK(b.r.session_count() == 1);
+}
+
+TEST_CASE_METHOD(client_fixture,
+                 "a built-in answer one byte over a packet: a full 312 HAS MORE chunk, then after UPDATE 302 "
+                 "200 OK with the rest",
+                 "[router][builtin][chunks]") {
+    const std::string args(proto::max_payload - 3, 'a');
+    const packet first = b.builtin(C, 1, "echo " + args);
+    const std::size_t per = proto::max_payload - 13;  // "312 HAS MORE\n"
+    CHECK(first == response_to(C, 1, "312 HAS MORE\n" + args.substr(0, per)));
+    CHECK(first.payload.size() == proto::max_payload);
+    // Nothing more until the client asks.
+    CHECK(b.take().empty());
+    CHECK(b.update(C, 1, "302\n"));
+    CHECK(b.take() == packets{response_to(C, 1, "200 OK\n" + args.substr(per))});
+    // The echo session goes on as before, and 103 ends it silently.
+    CHECK(b.update(C, 1, "200\nagain"));
+    CHECK(b.take() == packets{response_to(C, 1, "200 OK\nagain")});
+    CHECK(b.update(C, 1, "103\n"));
+    CHECK(b.take().empty());
+    CHECK(b.r.session_count() == 0);
+}
+
+TEST_CASE("list-services over many packets: every 312 chunk fills max-payload, one per UPDATE 302, "
+          "and the chunks add up to the whole list",
+          "[router][builtin][chunks]") {
+    broker b(chunk_limits(256));
+    b.open({C, P});
+    std::vector<std::string> names;
+    for (int k = 0; k < 40; ++k) {
+        names.push_back("service-" + std::to_string(100 + k) + "-" + std::string(90, 'n'));
+        b.provide(P, names.back());
+    }
+    REQUIRE(b.request(C, 5, "list-services"));
+    const packets got = b.take();
+    REQUIRE(got.size() == 1);
+    std::size_t chunks = 0;
+    const packet whole = collect_answer(b, C, 5, got[0], 256, &chunks);
+    CHECK(whole.code() == 200);
+    CHECK(chunks >= 20);
+    const json::value list = json::parse(whole.content());
+    CHECK(service_names(list) == names);
+    // The command session goes on: the next command is answered.
+    CHECK(b.update(C, 5, "200\ndaemon-info"));
+    const packets info = b.take();
+    REQUIRE(info.size() >= 1);
+    CHECK((info[0].code() == 200 || info[0].code() == 312));
+}
+
+TEST_CASE("a command session's list-services (receive-cmd, UPDATE 200) is chunked the same way",
+          "[router][builtin][chunks][receive-cmd]") {
+    broker b(chunk_limits(128));
+    b.open({C, P});
+    for (int k = 0; k < 10; ++k) b.provide(P, "svc" + std::to_string(k) + std::string(60, 'x'));
+    CHECK(b.builtin(C, 3, "receive-cmd") == response_to(C, 3, "200 OK\n"));
+    REQUIRE(b.update(C, 3, "200\nlist-services\0"s));
+    const packets got = b.take();
+    REQUIRE(got.size() == 1);
+    CHECK(got[0].code() == 312);
+    const packet whole = collect_answer(b, C, 3, got[0], 128);
+    CHECK(whole.code() == 200);
+    CHECK(service_names(json::parse(whole.content())).size() == 10);
+}
+
+TEST_CASE("a chunked built-in answer of exactly max-message bytes (all packets, code lines included) "
+          "passes, one byte more is refused with 517 limit: message size",
+          "[router][builtin][chunks][limits]") {
+    // max-payload 64: 51 content bytes per 312 chunk. 200 bytes of echo = 3 chunks
+    // (3 * 13 code-line bytes) + "200 OK\n" 7 + 200 = 246 bytes in all.
+    broker b(chunk_limits(64, 246));
+    b.open({C});
+    const std::string at(200, 'a');
+    REQUIRE(b.request(C, 1, "echo " + at));
+    packets got = b.take();
+    REQUIRE(got.size() == 1);
+    std::size_t chunks = 0;
+    CHECK(collect_answer(b, C, 1, got[0], 64, &chunks) == response_to(C, 1, "200 OK\n" + at));
+    CHECK(chunks == 3);
+
+    const std::string over(201, 'a');
+    REQUIRE(b.request(C, 2, "echo " + over));
+    CHECK(b.take() == packets{response_to(C, 2, "517 limit: message size\n")});
+    CHECK(b.r.sessions_of(C) == 1);  // session 1 only: the 517 ended session 2
+    CHECK(b.out.diagnoses.size() == 1);
+}
+
+TEST_CASE("list-services over max-message is refused with 517 limit: message size and ends the session",
+          "[router][builtin][chunks][limits]") {
+    broker b(chunk_limits(256, 2000));
+    b.open({C, P});
+    for (int k = 0; k < 40; ++k) b.provide(P, "service-" + std::to_string(k) + std::string(100, 'n'));
+    CHECK(b.builtin(C, 9, "list-services") == response_to(C, 9, "517 limit: message size\n"));
+    CHECK(b.r.sessions_of(C) == 0);
+    CHECK(b.update(C, 9, "302\n"));
+    CHECK(b.take() == packets{response_to(C, 9, "102 no such session\n")});
+}
+
+TEST_CASE("while a chunked answer is pending, an UPDATE other than 302 ends the session with 506, "
+          "and 103 drops the rest silently",
+          "[router][builtin][chunks][errors]") {
+    broker b(chunk_limits(64));
+    b.open({C});
+    CHECK(b.builtin(C, 1, "echo " + std::string(100, 'a')).code() == 312);
+    CHECK(b.update(C, 1, "200\nlist-services"));
+    CHECK(b.take() == packets{response_to(C, 1, "506 a chunked answer takes UPDATE 302 MORE\n")});
+    CHECK(b.r.session_count() == 0);
+
+    CHECK(b.builtin(C, 2, "echo " + std::string(100, 'a')).code() == 312);
+    CHECK(b.update(C, 2, "103\n"));
+    CHECK(b.take().empty());
+    CHECK(b.r.session_count() == 0);
+}
+
+TEST_CASE("the unfinished chunked answers of one connection hold at most max-message bytes: "
+          "one more is refused with 517, other connections and later answers go on",
+          "[router][builtin][chunks][limits]") {
+    broker b(chunk_limits(64, 300));
+    b.open({C, C2});
+    const packet first = b.builtin(C, 1, "echo " + std::string(200, 'a'));  // holds 200
+    CHECK(first.code() == 312);
+    CHECK(b.builtin(C, 2, "echo " + std::string(150, 'b')) ==
+          response_to(C, 2, "517 limit: unfinished answers of this connection over max-message\n"));
+    CHECK(b.builtin(C2, 1, "echo " + std::string(150, 'c')).code() == 312);  // another connection
+    // Session 1 finishes; its bytes are released.
+    CHECK(collect_answer(b, C, 1, first, 64) == response_to(C, 1, "200 OK\n" + std::string(200, 'a')));
+    CHECK(b.builtin(C, 3, "echo " + std::string(150, 'b')).code() == 312);
+}
+
+TEST_CASE("a connection going away in the middle of a chunked answer leaves nothing behind",
+          "[router][builtin][chunks][bookkeeping]") {
+    broker b(chunk_limits(64, 300));
+    b.open({C});
+    CHECK(b.builtin(C, 1, "echo " + std::string(200, 'a')).code() == 312);
+    b.close(C);
+    CHECK(b.take().empty());
+    CHECK(b.r.session_count() == 0);
+    // The same connection id, opened again, has its whole budget.
+    b.open({C});
+    CHECK(b.builtin(C, 1, "echo " + std::string(200, 'a')).code() == 312);
+    CHECK(b.builtin(C, 2, "echo " + std::string(99, 'a')).code() == 312);
 }
 
 // ====================================================================================

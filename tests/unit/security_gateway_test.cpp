@@ -15,21 +15,15 @@
 
 #include "junction/proto/frame_reader.hpp"
 #include "junction/proto/text.hpp"
+#include "gateway_support.hpp"
 #include "searpc_gateway.hpp"
 
 using junction::daemon::gateway_output;
 using junction::daemon::searpc_gateway;
 namespace proto = junction::proto;
+using namespace junction::test::gateway;
 
 namespace {
-
-std::string searpc_request(const std::string& service, const std::string& call) {
-    const std::string body = R"({"service":")" + service + R"(","request":")" + call + R"("})";
-    const auto len = static_cast<std::uint32_t>(body.size());
-    std::string out(4, '\0');
-    std::memcpy(out.data(), &len, 4);
-    return out + body;
-}
 
 // The ids of the REQUESTs the gateway sent to the router.
 std::vector<std::uint32_t> requests_in(const std::vector<std::uint8_t>& to_router) {
@@ -41,17 +35,6 @@ std::vector<std::uint32_t> requests_in(const std::vector<std::uint8_t>& to_route
         return true;
     });
     return ids;
-}
-
-// Feeds one RESPONSE with this exact payload to the gateway.
-void respond(searpc_gateway& gw, std::uint32_t id, const std::string& payload, gateway_output& out) {
-    std::vector<std::uint8_t> wire;
-    proto::append_packet(wire, proto::packet_type::response, id, proto::as_bytes(payload));
-    proto::frame_reader reader;
-    reader.feed(wire, [&](const proto::frame& f) {
-        gw.on_router_frame(f, out);
-        return true;
-    });
 }
 
 }  // namespace

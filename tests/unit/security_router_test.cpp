@@ -24,6 +24,7 @@ struct sent {
     std::uint16_t code;
     std::string message;
     std::size_t content_size;
+    std::string content;
 };
 
 struct recording_sink final : jd::action_sink {
@@ -31,24 +32,36 @@ struct recording_sink final : jd::action_sink {
     void forward(jd::conn_id, std::uint32_t, std::span<const std::uint8_t>) override {}
     void send(jd::conn_id to, proto::packet_type, std::uint32_t id, std::uint16_t code,
               std::string_view message, std::span<const std::uint8_t> content) override {
-        sends.push_back({to, id, code, std::string(message), content.size()});
+        sends.push_back({to, id, code, std::string(message), content.size(),
+                         std::string(proto::as_text(content))});
     }
     void close(jd::conn_id, std::string_view) override {}
     void diagnose(jd::conn_id, std::string_view) override {}
 };
 
-void request(jd::router& r, jd::conn_id c, std::uint32_t id, const std::string& line, recording_sink& out) {
+void send(jd::router& r, jd::conn_id c, proto::packet_type type, std::uint32_t id,
+          const std::string& payload, recording_sink& out) {
     std::vector<std::uint8_t> wire;
-    proto::append_packet(wire, proto::packet_type::request, id, proto::as_bytes(line));
+    proto::append_packet(wire, type, id, proto::as_bytes(payload));
     const proto::frame f{proto::decode_header(std::span<const std::uint8_t, proto::header_size>(
                              wire.data(), proto::header_size)),
                          std::span(wire).subspan(proto::header_size), wire};
     r.on_packet(c, f, out);
 }
 
+void request(jd::router& r, jd::conn_id c, std::uint32_t id, const std::string& line, recording_sink& out) {
+    send(r, c, proto::packet_type::request, id, line, out);
+}
+
+void update(jd::router& r, jd::conn_id c, std::uint32_t id, const std::string& payload,
+            recording_sink& out) {
+    send(r, c, proto::packet_type::update, id, payload, out);
+}
+
 }  // namespace
 
-TEST_CASE("router: a list-services answer that would not fit one packet is refused with 517",
+TEST_CASE("router: a list-services answer over one packet goes out in 312 chunks, one per UPDATE 302, "
+          "never a wrapped length",
           "[router][security]") {
     jd::router r(jd::limits{}, 0, "test");
     const jd::credentials root{1, 0, 0, {}};
@@ -69,15 +82,30 @@ TEST_CASE("router: a list-services answer that would not fit one packet is refus
     r.on_open(3, root);
     out.sends.clear();
     request(r, 3, 7, "list-services", out);
-    REQUIRE(out.sends.size() == 1);
-    const sent& answer = out.sends.front();
-    CHECK(answer.to == 3);
-    CHECK(answer.id == 7);
-    CHECK(answer.code == 517);
-    CHECK(answer.message == "limit: answer does not fit one packet");
-    CHECK(answer.content_size == 0);
-    // The error ended the command session.
-    CHECK(r.sessions_of(3) == 0);
+    std::string json;
+    int chunks = 0;
+    for (;;) {
+        REQUIRE(out.sends.size() == 1);
+        const sent answer = out.sends.front();
+        out.sends.clear();
+        CHECK(answer.to == 3);
+        CHECK(answer.id == 7);
+        // Every packet fits: the code line and the content within 65535 bytes.
+        CHECK(proto::code_payload_size(answer.message, answer.content_size) <= proto::max_payload);
+        CHECK(3 + 1 + answer.message.size() + 1 + answer.content_size <= proto::max_payload);
+        json += answer.content;
+        if (answer.code != 312) {
+            CHECK(answer.code == 200);
+            break;
+        }
+        ++chunks;
+        update(r, 3, 7, "302 MORE\n", out);
+    }
+    CHECK(chunks >= 1);  // about 95 KiB: one full chunk, then the rest
+    CHECK(json.size() > proto::max_payload);
+    CHECK(json.front() == '{');
+    CHECK(json.back() == '}');
+    CHECK(r.sessions_of(3) == 1);  // the command session goes on
 }
 
 TEST_CASE("router: list-services answers 200 while its JSON fits one packet", "[router][security]") {

@@ -144,9 +144,12 @@ std::string base64(std::string_view in) {
 
 // --- the session ----------------------------------------------------------------
 
+// Most words a REQUEST line can take after the service on the command line.
+constexpr std::size_t max_args = 64;
+
 struct call_options {
     std::string service;
-    std::vector<std::string> args;
+    std::unique_ptr<word_positionals> args;  // kept as typed: [a,b] is one word (command.hpp)
     std::vector<std::string> updates;  // "CODE:TEXT", validated by parse_update
 };
 
@@ -229,7 +232,7 @@ int call_service(const common_options& opts, const call_options& c) {
         }
     }
     std::string line = c.service;
-    for (const auto& a : c.args) line += " " + a;
+    for (const auto& a : c.args->given()) line += " " + a;
 
     const printer out(opts.json);
     auto client = connect(opts);
@@ -278,9 +281,7 @@ void add_call_command(CLI::App& app, const common_options& opts) {
     auto* sub = app.add_subcommand("call", "Open a session with a service and print its responses");
     sub->add_option("service", c->service, "Service name (first word of the REQUEST line)")
         ->required();
-    sub->add_option("args", c->args,
-                    "Arguments, joined with single spaces into the REQUEST line\n"
-                    "(put -- before arguments that start with '-')");
+    c->args = std::make_unique<word_positionals>(*sub, max_args, "service [args...]");
     sub->add_option("--update", c->updates,
                     "After the previous response, send UPDATE CODE with content TEXT and print\n"
                     "the next response; repeat for more, in order. 103, 102 or 4xx/5xx end the\n"
@@ -295,6 +296,8 @@ void add_call_command(CLI::App& app, const common_options& opts) {
             ""));
     sub->footer(
         std::string(
+            "Arguments (up to 64) are joined with single spaces into the REQUEST line, each\n"
+            "as typed ('[a,b]' stays one word); put -- before arguments that start with '-'.\n\n"
             "Sends REQUEST '<service> args...', prints the first response's content, then\n"
             "one response per --update. 100 keep-alives are skipped; chunked messages (312\n"
             "HAS MORE) are reassembled. Content is printed as it is; a newline is added only\n"

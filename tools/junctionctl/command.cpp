@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <exception>
+#include <memory>
 #include <stdexcept>
 #include <system_error>
 #include <utility>
@@ -67,6 +68,39 @@ int run_action(const common_options& opts, const std::function<int()>& action) {
 }
 
 }  // namespace
+
+namespace {
+
+// The usage line with "<fixed> [args...]" instead of one entry per word positional.
+class words_formatter : public CLI::Formatter {
+public:
+    explicit words_formatter(std::string usage) : usage_(std::move(usage)) {}
+    std::string make_usage(const CLI::App*, std::string name) const override {
+        return get_label("Usage") + ": " + name + " [OPTIONS] " + usage_ + "\n";
+    }
+
+private:
+    std::string usage_;
+};
+
+}  // namespace
+
+word_positionals::word_positionals(CLI::App& sub, std::size_t count, const std::string& usage)
+    : values_(count) {
+    for (std::size_t i = 0; i < count; ++i) {
+        // Hidden from the option list (group ""); the subcommand's footer documents them.
+        auto* word = sub.add_option("arg" + std::to_string(i + 1), values_[i]);
+        options_.push_back(word->allow_extra_args(false)->group(""));
+    }
+    sub.formatter(std::make_shared<words_formatter>(usage));
+}
+
+std::vector<std::string> word_positionals::given() const {
+    std::vector<std::string> words;
+    for (std::size_t i = 0; i < values_.size() && options_[i]->count() > 0; ++i)
+        words.push_back(values_[i]);
+    return words;
+}
 
 junction::sync_client connect(const common_options& opts) {
     try {

@@ -18,12 +18,14 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <junction/sync_client.hpp>
 
 namespace CLI {
 class App;
-}
+class Option;
+}  // namespace CLI
 
 namespace junctionctl {
 
@@ -60,6 +62,27 @@ inline constexpr std::string_view global_options_help =
 
 // Writes bytes to stdout as they are (binary-safe).
 void write_stdout(std::string_view bytes);
+
+// "Any number of words" after a subcommand's fixed positionals, kept as typed.
+// CLI11 2.1 splits a value like [a,b] given to a multi-value positional into
+// "a" and "b" (Option::_add_result), which would break JSON arrays and
+// bracketed words; so the words are `count` single-value positionals instead,
+// hidden from the option list. The usage line reads
+// "<command> [OPTIONS] <usage>" (e.g. "service [args...]").
+class word_positionals {
+public:
+    word_positionals(CLI::App& sub, std::size_t count, const std::string& usage);
+    word_positionals(const word_positionals&) = delete;
+    word_positionals& operator=(const word_positionals&) = delete;
+
+    std::size_t capacity() const noexcept { return values_.size(); }
+    // The words given on the command line, in order.
+    std::vector<std::string> given() const;
+
+private:
+    std::vector<std::string> values_;  // bound by CLI11: never resized after construction
+    std::vector<const CLI::Option*> options_;
+};
 
 // Every subcommand group, one file each.
 void add_list_command(CLI::App& app, const common_options& opts);    // daemon_commands.cpp

@@ -32,18 +32,7 @@ constexpr std::size_t max_args = 32;
 struct rpc_options {
     std::string service;
     std::string function;
-    // One positional per argument: CLI11 (2.1) splits a value like [1,2,3] given
-    // to a multi-value positional into three, which would break JSON arrays.
-    std::vector<std::string> args = std::vector<std::string>(max_args);
-    std::vector<const CLI::Option*> given;  // args[i] was on the command line if given[i]->count()
-};
-
-// The usage line with "[args...]" instead of one entry per argument positional.
-class rpc_formatter : public CLI::Formatter {
-public:
-    std::string make_usage(const CLI::App*, std::string name) const override {
-        return get_label("Usage") + ": " + name + " [OPTIONS] service function [args...]\n";
-    }
+    std::unique_ptr<word_positionals> args;  // the call's arguments (command.hpp)
 };
 
 // "42" → 42, "[1,2]" → [1,2], "\"x\"" → "x", hello → "hello".
@@ -66,9 +55,7 @@ int report_error(const common_options& opts, int code, const std::string& messag
 
 int call_function(const common_options& opts, const rpc_options& r) {
     boost::json::array args;
-    for (std::size_t i = 0; i < max_args && r.given[i]->count() > 0; ++i) {
-        args.push_back(argument(r.args[i]));
-    }
+    for (const std::string& a : r.args->given()) args.push_back(argument(a));
 
     std::unique_ptr<junction::rpc::sync_client> client;
     try {
@@ -111,12 +98,7 @@ void add_rpc_command(CLI::App& app, const common_options& opts) {
         app.add_subcommand("rpc", "Call a function of an RPC service and print its result as JSON");
     sub->add_option("service", r->service, "Service name")->required();
     sub->add_option("function", r->function, "Function name")->required();
-    for (std::size_t i = 0; i < max_args; ++i) {
-        // Hidden from the option list (group ""); the footer documents them.
-        auto* arg = sub->add_option("arg" + std::to_string(i + 1), r->args[i]);
-        r->given.push_back(arg->allow_extra_args(false)->group(""));
-    }
-    sub->formatter(std::make_shared<rpc_formatter>());
+    r->args = std::make_unique<word_positionals>(*sub, max_args, "service function [args...]");
     sub->footer(
         std::string(
             "Arguments (up to 32): each is taken as JSON if it parses as JSON (42, -1, true, "

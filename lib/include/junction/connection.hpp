@@ -110,7 +110,12 @@ public:
     awaitable<std::shared_ptr<session>> open(std::string_view request_line);
 
     // open(), the first RESPONSE (whatever its code: 511 for an unknown service is
-    // returned, not thrown), then UPDATE 103 if the session is still open.
+    // returned, not thrown), then UPDATE 103 if the session is still open. An answer
+    // sent in chunks (docs/protocol.md §5: RESPONSE 312 HAS MORE, each acknowledged
+    // here with UPDATE 302 MORE, then the answer's own code) is returned as one
+    // packet: the last chunk's code and message, all the chunks' content. Over 16 MiB
+    // (counted as §5 does) the session is ended with UPDATE 517 and a packet
+    // `517 limit: message size ...` is returned. `timeout` bounds the whole call.
     awaitable<packet> call(std::string_view request_line, duration timeout);
 
     // Client sessions open on this connection.

@@ -50,6 +50,8 @@ public:
     sync_client& operator=(const sync_client&) = delete;
 
     // REQUEST, first RESPONSE (whatever its code), then UPDATE 103 if still open.
+    // A chunked answer (312 ... 200, docs/protocol.md §5) is collected into one
+    // packet, as connection::call() does.
     packet call(std::string_view request_line);
     // REQUEST; the session is yours to drive.
     sync_session open(std::string_view request_line);
