@@ -24,14 +24,7 @@
 // those that are ready. Every call carries the reply timeout.
 #include "dbus.hpp"
 
-#include <algorithm>
-#include <cctype>
-#include <cerrno>
-#include <cstring>
 #include <fcntl.h>
-#include <filesystem>
-#include <fstream>
-#include <memory>
 #include <poll.h>
 #include <sched.h>
 #include <sys/mount.h>
@@ -39,10 +32,17 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
-#include <thread>
+#include <systemd/sd-bus.h>
 #include <unistd.h>
 
-#include <systemd/sd-bus.h>
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <thread>
 
 #include "wire.hpp"
 
@@ -67,7 +67,8 @@ std::string bus_config(const std::string& address) {
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
 <busconfig>
   <type>session</type>
-  <listen>)" + address + R"(</listen>
+  <listen>)" +
+           address + R"(</listen>
   <auth>EXTERNAL</auth>
   <policy context="default">
     <allow send_destination="*"/>
@@ -102,7 +103,9 @@ void check(int r, const std::string& what) {
     if (r < 0) throw bench_error(what + ": " + std::strerror(-r));
 }
 
-std::uint64_t usec(milliseconds t) { return static_cast<std::uint64_t>(t.count()) * 1000; }
+std::uint64_t usec(milliseconds t) {
+    return static_cast<std::uint64_t>(t.count()) * 1000;
+}
 
 // A D-Bus address for a socket path: bytes outside [-0-9A-Za-z_/.\*] are %-escaped.
 std::string bus_address(const std::string& socket_path) {
@@ -135,10 +138,12 @@ bus_ptr connect_bus(const std::string& address, milliseconds timeout) {
 
 message_ptr echo_call(sd_bus* bus, const std::vector<std::uint8_t>& payload) {
     sd_bus_message* raw = nullptr;
-    check(sd_bus_message_new_method_call(bus, &raw, bench_bus_name, bench_object, bench_interface, echo_method),
+    check(sd_bus_message_new_method_call(bus, &raw, bench_bus_name, bench_object, bench_interface,
+                                         echo_method),
           "sd_bus_message_new_method_call");
     message_ptr m(raw);
-    check(sd_bus_message_append_array(raw, 'y', payload.data(), payload.size()), "sd_bus_message_append_array");
+    check(sd_bus_message_append_array(raw, 'y', payload.data(), payload.size()),
+          "sd_bus_message_append_array");
     return m;
 }
 
@@ -155,7 +160,8 @@ std::string reply_problem(sd_bus_message* reply, std::size_t size) {
     std::size_t got = 0;
     if (const int r = sd_bus_message_read_array(reply, 'y', &data, &got); r < 0)
         return std::string("unreadable Echo reply: ") + std::strerror(-r);
-    if (got != size) return "Echo returned " + std::to_string(got) + " bytes, sent " + std::to_string(size);
+    if (got != size)
+        return "Echo returned " + std::to_string(got) + " bytes, sent " + std::to_string(size);
     return {};
 }
 
@@ -163,7 +169,8 @@ std::string reply_problem(sd_bus_message* reply, std::size_t size) {
 
 // Echo(ay) → ay: the same bytes back.
 int on_echo(sd_bus_message* m, void*, sd_bus_error*) {
-    if (!sd_bus_message_is_method_call(m, bench_interface, echo_method)) return 0;  // not ours: sd-bus answers
+    if (!sd_bus_message_is_method_call(m, bench_interface, echo_method))
+        return 0;  // not ours: sd-bus answers
     const void* data = nullptr;
     std::size_t size = 0;
     int r = sd_bus_message_read_array(m, 'y', &data, &size);
@@ -181,10 +188,13 @@ int on_echo(sd_bus_message* m, void*, sd_bus_error*) {
     int status = 0;
     try {
         bus_ptr bus = connect_bus(address, timeout);
-        check(sd_bus_add_object(bus.get(), nullptr, bench_object, on_echo, nullptr), "sd_bus_add_object");
-        check(sd_bus_request_name(bus.get(), bench_bus_name, 0), std::string("RequestName ") + bench_bus_name);
+        check(sd_bus_add_object(bus.get(), nullptr, bench_object, on_echo, nullptr),
+              "sd_bus_add_object");
+        check(sd_bus_request_name(bus.get(), bench_bus_name, 0),
+              std::string("RequestName ") + bench_bus_name);
         const char ready = 1;
-        if (::write(ready_fd, &ready, 1) != 1) throw bench_error("cannot tell the bench: ready pipe");
+        if (::write(ready_fd, &ready, 1) != 1)
+            throw bench_error("cannot tell the bench: ready pipe");
         ::close(ready_fd);
         for (;;) {
             const int r = sd_bus_process(bus.get(), nullptr);
@@ -220,8 +230,8 @@ void start_echo_provider(running_system& rs, const system_context& ctx) {
     const bool ready = n == 1 && ::read(fds[0], &byte, 1) == 1;
     ::close(fds[0]);
     if (!ready)
-        throw bench_error(ctx.name + ": the sd-bus provider did not own " + bench_bus_name + " within " +
-                          std::to_string(timeout.count()) + " ms (see its stderr)");
+        throw bench_error(ctx.name + ": the sd-bus provider did not own " + bench_bus_name +
+                          " within " + std::to_string(timeout.count()) + " ms (see its stderr)");
 }
 
 // --- the client --------------------------------------------------------------------------
@@ -240,8 +250,8 @@ struct pipelined_run {
     std::uint64_t timeout_usec = 0;
     std::uint64_t completed = 0;
     std::size_t outstanding = 0;
-    bool resend = true;      // false once the window has ended: drain
-    std::string failure;     // the first problem a callback saw (they cannot throw through sd-bus)
+    bool resend = true;   // false once the window has ended: drain
+    std::string failure;  // the first problem a callback saw (they cannot throw through sd-bus)
     clock::time_point last_progress;
 };
 
@@ -250,12 +260,15 @@ int on_reply(sd_bus_message* reply, void* userdata, sd_bus_error*);
 // Sends one Echo on `c`; the answer comes to on_reply.
 int send_async(call_conn& c) {
     sd_bus_message* raw = nullptr;
-    int r = sd_bus_message_new_method_call(c.bus.get(), &raw, bench_bus_name, bench_object, bench_interface,
-                                           echo_method);
+    int r = sd_bus_message_new_method_call(c.bus.get(), &raw, bench_bus_name, bench_object,
+                                           bench_interface, echo_method);
     if (r < 0) return r;
     message_ptr m(raw);
-    if ((r = sd_bus_message_append_array(raw, 'y', c.run->payload.data(), c.run->payload.size())) < 0) return r;
-    if ((r = sd_bus_call_async(c.bus.get(), nullptr, raw, on_reply, &c, c.run->timeout_usec)) < 0) return r;
+    if ((r = sd_bus_message_append_array(raw, 'y', c.run->payload.data(), c.run->payload.size())) <
+        0)
+        return r;
+    if ((r = sd_bus_call_async(c.bus.get(), nullptr, raw, on_reply, &c, c.run->timeout_usec)) < 0)
+        return r;
     ++c.run->outstanding;
     return 0;
 }
@@ -281,7 +294,7 @@ int on_reply(sd_bus_message* reply, void* userdata, sd_bus_error*) {
 }
 
 class sd_bus_client final : public client_driver {
-public:
+  public:
     std::string_view name() const override { return "sd-bus"; }
 
     std::vector<double> sequential(const endpoint& ep, const sequential_spec& spec) override {
@@ -293,10 +306,12 @@ public:
             const message_ptr call = echo_call(bus.get(), payload);
             bus_error err;
             sd_bus_message* raw = nullptr;
-            const int r = sd_bus_call(bus.get(), call.get(), usec(spec.reply_timeout), &err.e, &raw);
+            const int r =
+                sd_bus_call(bus.get(), call.get(), usec(spec.reply_timeout), &err.e, &raw);
             const message_ptr reply(raw);
             if (r < 0) throw bench_error("Echo: " + describe(&err.e, r));
-            if (std::string why = reply_problem(reply.get(), payload.size()); !why.empty()) throw bench_error(why);
+            if (std::string why = reply_problem(reply.get(), payload.size()); !why.empty())
+                throw bench_error(why);
             loop.record(t0);
         }
         return std::move(loop.samples);
@@ -341,7 +356,8 @@ pipelined_result sd_bus_client::pipelined(const endpoint& ep, const pipelined_sp
         const int r = sd_bus_call(c.bus.get(), call.get(), run.timeout_usec, &err.e, &raw);
         const message_ptr reply(raw);
         if (r < 0) throw bench_error("Echo: " + describe(&err.e, r));
-        if (std::string why = reply_problem(reply.get(), run.payload.size()); !why.empty()) throw bench_error(why);
+        if (std::string why = reply_problem(reply.get(), run.payload.size()); !why.empty())
+            throw bench_error(why);
     }
     for (auto& c : conns)
         for (std::size_t k = 0; k < spec.in_flight; ++k) check(send_async(c), "sd_bus_call_async");
@@ -375,8 +391,8 @@ pipelined_result sd_bus_client::pipelined(const endpoint& ep, const pipelined_sp
         if (!run.failure.empty()) throw bench_error(run.failure);
         if (ph == phase::drain && (run.outstanding == 0 || now >= drain_deadline)) break;
         if (now - run.last_progress > spec.reply_timeout)
-            throw bench_error("no Echo answer for " + std::to_string(spec.reply_timeout.count()) + " ms (" +
-                              std::to_string(run.outstanding) + " calls outstanding)");
+            throw bench_error("no Echo answer for " + std::to_string(spec.reply_timeout.count()) +
+                              " ms (" + std::to_string(run.outstanding) + " calls outstanding)");
 
         bool any_again = false;
         for (std::size_t i = 0; i < conns.size(); ++i) {
@@ -387,17 +403,23 @@ pipelined_result sd_bus_client::pipelined(const endpoint& ep, const pipelined_sp
             fds[i] = {sd_bus_get_fd(conns[i].bus.get()), static_cast<short>(events), 0};
             any_again = any_again || conns[i].process_again;
         }
-        const auto edge = ph == phase::warmup ? window_start : ph == phase::window ? window_end : drain_deadline;
-        const auto wait_ms = any_again ? 0L
-                                       : std::clamp<long>(std::chrono::duration_cast<milliseconds>(edge - now).count() + 1,
-                                                          1, 100);
+        const auto edge = ph == phase::warmup   ? window_start
+                          : ph == phase::window ? window_end
+                                                : drain_deadline;
+        const auto wait_ms =
+            any_again
+                ? 0L
+                : std::clamp<long>(std::chrono::duration_cast<milliseconds>(edge - now).count() + 1,
+                                   1, 100);
         const int got = ::poll(fds.data(), fds.size(), static_cast<int>(wait_ms));
         if (got < 0 && errno != EINTR) throw_errno("poll");
         for (std::size_t i = 0; i < conns.size(); ++i)
-            if (conns[i].process_again || (got > 0 && fds[i].revents != 0)) process_bus(conns[i], cap);
+            if (conns[i].process_again || (got > 0 && fds[i].revents != 0))
+                process_bus(conns[i], cap);
     }
     if (run.outstanding != 0)
-        throw bench_error(std::to_string(run.outstanding) + " Echo calls never answered after the window");
+        throw bench_error(std::to_string(run.outstanding) +
+                          " Echo calls never answered after the window");
     return {at_end - at_start, std::chrono::duration<double>(ended - started).count()};
 }
 
@@ -451,10 +473,12 @@ int bind_datagram(const std::string& path) {
 
 // In the forked launcher child: a private mount namespace in which the stand-in
 // covers /run/systemd, the listening socket on fd 3, then exec.
-[[noreturn]] void exec_launcher(const std::string& launcher, const std::string& config, const std::string& address,
-                                const std::string& standin, int listen_fd, const std::string& log_path) {
+[[noreturn]] void exec_launcher(const std::string& launcher, const std::string& config,
+                                const std::string& address, const std::string& standin,
+                                int listen_fd, const std::string& log_path) {
     auto fail = [](const char* what) {
-        std::fprintf(stderr, "junction-bench: dbus-broker-launch: %s: %s\n", what, std::strerror(errno));
+        std::fprintf(stderr, "junction-bench: dbus-broker-launch: %s: %s\n", what,
+                     std::strerror(errno));
         std::fflush(stderr);
         ::_exit(127);
     };
@@ -472,7 +496,8 @@ int bind_datagram(const std::string& path) {
     if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) fail("make / private");
     if (::access("/run/systemd", F_OK) != 0) {
         // No /run/systemd to cover: an empty tmpfs on /run (in this namespace only) gets one.
-        if (::mount("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") != 0) fail("tmpfs on /run");
+        if (::mount("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") != 0)
+            fail("tmpfs on /run");
         if (::mkdir("/run/systemd", 0755) != 0) fail("mkdir /run/systemd");
     }
     if (::mount(standin.c_str(), "/run/systemd", nullptr, MS_BIND, nullptr) != 0)
@@ -482,7 +507,8 @@ int bind_datagram(const std::string& path) {
     ::unsetenv("LISTEN_FDNAMES");
     ::setenv("DBUS_SESSION_BUS_ADDRESS", address.c_str(), 1);
     const std::string config_arg = "--config-file=" + config;
-    ::execl(launcher.c_str(), launcher.c_str(), "--scope=user", config_arg.c_str(), static_cast<char*>(nullptr));
+    ::execl(launcher.c_str(), launcher.c_str(), "--scope=user", config_arg.c_str(),
+            static_cast<char*>(nullptr));
     fail(("exec " + launcher).c_str());
     ::_exit(127);  // not reached: fail() exits
 }
@@ -499,20 +525,25 @@ pid_t find_broker(child& launcher, const std::string& log_path, milliseconds tim
             std::string line;
             if (!std::getline(in, line)) continue;
             const auto open = line.find('('), close = line.rfind(')');
-            if (open == std::string::npos || close == std::string::npos || close + 4 >= line.size()) continue;
+            if (open == std::string::npos || close == std::string::npos || close + 4 >= line.size())
+                continue;
             const std::string comm = line.substr(open + 1, close - open - 1);
             const long ppid = std::strtol(line.c_str() + close + 4, nullptr, 10);  // after ") S "
-            if (comm == "dbus-broker" && ppid == launcher.pid()) return static_cast<pid_t>(std::stol(name));
+            if (comm == "dbus-broker" && ppid == launcher.pid())
+                return static_cast<pid_t>(std::stol(name));
         }
-        if (!launcher.running()) throw bench_error("dbus-broker-launch exited at start: " + tail_of(log_path));
+        if (!launcher.running())
+            throw bench_error("dbus-broker-launch exited at start: " + tail_of(log_path));
         if (clock::now() >= deadline)
-            throw bench_error("dbus-broker-launch started no dbus-broker within " + std::to_string(timeout.count()) +
-                              " ms: " + tail_of(log_path));
+            throw bench_error("dbus-broker-launch started no dbus-broker within " +
+                              std::to_string(timeout.count()) + " ms: " + tail_of(log_path));
         std::this_thread::sleep_for(milliseconds(2));
     }
 }
 
-bool on_path(const std::string& program) { return resolve_program(program).find('/') != std::string::npos; }
+bool on_path(const std::string& program) {
+    return resolve_program(program).find('/') != std::string::npos;
+}
 
 }  // namespace
 
@@ -524,21 +555,23 @@ std::string dbus_daemon_unavailable() {
 void start_dbus_daemon(running_system& rs, const system_context& ctx) {
     const std::string config = write_bus_config(ctx, bus_address(rs.ep.socket_path));
     start_hub(rs, ctx,
-              {"dbus-daemon", "--config-file=" + config, "--address=" + bus_address(rs.ep.socket_path), "--nofork",
-               "--print-address"},
+              {"dbus-daemon", "--config-file=" + config,
+               "--address=" + bus_address(rs.ep.socket_path), "--nofork", "--print-address"},
               rs.ep.socket_path);
     start_echo_provider(rs, ctx);
     rs.client = std::make_unique<sd_bus_client>();
 }
 
 std::string dbus_broker_unavailable() {
-    if (!on_path("dbus-broker-launch")) return "dbus-broker-launch is not on PATH (apt-get install dbus-broker)";
+    if (!on_path("dbus-broker-launch"))
+        return "dbus-broker-launch is not on PATH (apt-get install dbus-broker)";
     // Try what the launcher's child will do, in a throw-away child.
     std::fflush(nullptr);
     const pid_t pid = ::fork();
     if (pid < 0) return std::string("fork: ") + std::strerror(errno);
     if (pid == 0) {
-        if (::unshare(CLONE_NEWNS) != 0 || ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
+        if (::unshare(CLONE_NEWNS) != 0 ||
+            ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0)
             ::_exit(errno & 0xff);
         ::_exit(0);
     }
@@ -547,13 +580,14 @@ std::string dbus_broker_unavailable() {
     }
     if (WIFEXITED(st) && WEXITSTATUS(st) == 0) return {};
     const std::string why = WIFEXITED(st) ? std::strerror(WEXITSTATUS(st)) : "probe killed";
-    return std::string("cannot make a private mount namespace for its journal stand-in (") + why + "; " +
-           (::geteuid() == 0 ? "root, but no CAP_SYS_ADMIN here" : "not root") + ")";
+    return std::string("cannot make a private mount namespace for its journal stand-in (") + why +
+           "; " + (::geteuid() == 0 ? "root, but no CAP_SYS_ADMIN here" : "not root") + ")";
 }
 
 void start_dbus_broker(running_system& rs, const system_context& ctx) {
     if (!ctx.hub_prefix.empty())
-        throw bench_error("--hub-prefix is not supported for dbus-broker (its launcher starts the broker)");
+        throw bench_error(
+            "--hub-prefix is not supported for dbus-broker (its launcher starts the broker)");
     const std::string config = write_bus_config(ctx, bus_address(rs.ep.socket_path));
     const std::string standin = ctx.file("-run-systemd");
     fs::create_directories(standin + "/journal");
@@ -562,8 +596,9 @@ void start_dbus_broker(running_system& rs, const system_context& ctx) {
                                     ctx.plan->cpu_for(role::hub)));
     const int listen_fd = listen_unix(rs.ep.socket_path);
     rs.hub = child::fork(
-        [launcher = resolve_program("dbus-broker-launch"), config, address = bus_address(rs.ep.socket_path), standin,
-         listen_fd, log = rs.log_path] { exec_launcher(launcher, config, address, standin, listen_fd, log); },
+        [launcher = resolve_program("dbus-broker-launch"), config,
+         address = bus_address(rs.ep.socket_path), standin, listen_fd,
+         log = rs.log_path] { exec_launcher(launcher, config, address, standin, listen_fd, log); },
         ctx.plan->cpu_for(role::hub));
     ::close(listen_fd);
     ::close(journal);

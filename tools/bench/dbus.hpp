@@ -19,7 +19,8 @@
 namespace junction::bench {
 
 // D-Bus has no session to open: every workload but `fresh`.
-inline const std::vector<std::string> dbus_workloads{"seq64", "seq4k", "seq60k", "x1", "xk", "bandwidth"};
+inline const std::vector<std::string> dbus_workloads{"seq64", "seq4k", "seq60k",
+                                                     "x1",    "xk",    "bandwidth"};
 
 // Empty when dbus-daemon is on PATH, else why the system is skipped.
 std::string dbus_daemon_unavailable();
