@@ -7,6 +7,7 @@
 #include <thread>
 #include <unistd.h>
 
+#include "dbus.hpp"
 #include "provider.hpp"
 #include "wire.hpp"
 
@@ -131,6 +132,11 @@ const std::vector<system_def>& system_defs() {
         {"searpc", "junctiond's searpc gateway (libsearpc named-pipe framing) to the same rpc::service",
          {"seq64", "seq4k", "seq60k", "x1", "xk", "bandwidth"}, true, always_available,
          start_junctiond_searpc},
+        {"dbus-daemon", "dbus-daemon (the reference bus), private, allow-all; sd-bus echo provider and client",
+         dbus_workloads, false, dbus_daemon_unavailable, start_dbus_daemon},
+        {"dbus-broker", "dbus-broker via dbus-broker-launch (socket-activated, private mount namespace); sd-bus "
+         "echo provider and client",
+         dbus_workloads, false, dbus_broker_unavailable, start_dbus_broker},
     };
     return defs;
 }
