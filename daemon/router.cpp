@@ -207,7 +207,9 @@ void router::on_unknown_session(conn_id c, const proto::frame& f, action_sink& o
 bool router::account_chunk(std::uint32_t& chunked, std::uint16_t c, std::size_t bytes) const {
     const std::size_t total = chunked + bytes;
     if (total > limits_.max_message) return false;
-    chunked = c == code::has_more ? static_cast<std::uint32_t>(total) : 0;
+    // Keep-alives between chunks count, and do not end the message (§5).
+    const bool keepalive = c == code::proc_keepalive || c == code::proc_alive;
+    chunked = c == code::has_more || (keepalive && chunked != 0) ? static_cast<std::uint32_t>(total) : 0;
     return true;
 }
 
@@ -469,7 +471,8 @@ void router::answer(std::uint32_t s, std::uint16_t c, std::string_view message,
     const std::size_t packet = std::min(limits_.max_payload, proto::max_payload);
     if (code_line_size({}) + content.size() <= packet) {
         // One packet, as before chunking existed: the message is left out if only
-        // the bare code line leaves room for the content.
+        // the bare code line leaves room for the content. (Error texts are short:
+        // a command word is a service name, at most 128 bytes.)
         if (code_line_size(message) + content.size() > packet) message = {};
         out.send(ss.client, packet_type::response, ss.client_id, c, message,
                  proto::as_bytes(content));

@@ -360,6 +360,7 @@ awaitable<packet> call_on(std::shared_ptr<connection_core> c, std::string line, 
                p.code == proto::code::proc_alive) {
             if (p.code == proto::code::has_more) co_await s->update(proto::code::rpc_more, "MORE");
             p = co_await s->receive(deadline - clock::now());
+            if (p.ends_session()) break;  // e.g. the daemon's own 517: returned as it is
             total += payload_size(p);
             if (total > max_call_answer) {
                 co_await s->update(proto::code::limit_exceeded, "limit: message size");

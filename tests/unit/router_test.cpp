@@ -1673,6 +1673,34 @@ TEST_CASE("a single packet over max_message ends the session with 517", "[router
                                       update_to(P, pid, "517 limit: message size\n")}));
 }
 
+TEST_CASE("keep-alives between chunks do not end the message: the limit still holds across them",
+          "[router][limits][message]") {
+    broker b(message_limit(100));
+    b.open({C, P});
+    b.provide(P, "svc");
+    const std::uint32_t pid = b.open_session(C, 1, "svc", P);
+    CHECK(b.response(P, pid, sized("312\n", 50)));
+    CHECK(b.response(P, pid, "100\n"));  // 54 so far
+    CHECK(b.response(P, pid, "101\n"));  // 58
+    CHECK(b.r.session_count() == 1);
+    b.take();
+    CHECK(b.response(P, pid, sized("311\n", 43)));  // 101 bytes in all
+    CHECK(sorted(b.take()) == sorted({response_to(C, 1, "517 limit: message size\n"),
+                                      update_to(P, pid, "517 limit: message size\n")}));
+    CHECK(b.r.session_count() == 0);
+}
+
+TEST_CASE("a keep-alive outside a chunked message starts nothing: the next message is counted from zero",
+          "[router][limits][message]") {
+    broker b(message_limit(100));
+    b.open({C, P});
+    b.provide(P, "svc");
+    const std::uint32_t pid = b.open_session(C, 1, "svc", P);
+    CHECK(b.response(P, pid, "100\n"));
+    CHECK(b.response(P, pid, sized("311\n", 100)));  // exactly the limit: the 100 was not counted
+    CHECK(b.r.session_count() == 1);
+}
+
 TEST_CASE("a code other than 312 ends the message: the next message is counted from zero",
           "[router][limits][message]") {
     broker b(message_limit(100));
