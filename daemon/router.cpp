@@ -44,10 +44,16 @@ std::size_t router::sessions_of(conn_id c) const {
 // --- Packets ----------------------------------------------------------------
 
 bool router::on_packet(conn_id c, const proto::frame& f, action_sink& out) {
-    const auto it = conns_.find(c);
-    if (it == conns_.end()) return false;
+    // Only a REQUEST needs the connection's record. UPDATE and RESPONSE need
+    // just the session lookup (a connection the router does not know has no
+    // sessions, so they get 102): one hash lookup less per routed packet.
     switch (static_cast<packet_type>(f.hdr.type)) {
-        case packet_type::request: on_request(c, it->second, f, out); return true;
+        case packet_type::request: {
+            const auto it = conns_.find(c);
+            if (it == conns_.end()) return false;
+            on_request(c, it->second, f, out);
+            return true;
+        }
         case packet_type::update: on_update(c, f, out); return true;
         case packet_type::response: on_response(c, f, out); return true;
         default: break;

@@ -111,7 +111,8 @@ std::vector<std::string_view> split_args(std::string_view args) {
 
 std::error_code parse_code_line(std::span<const std::uint8_t> payload, code_line& out) noexcept {
     const std::string_view text = as_text(payload);
-    const std::size_t nl = text.find('\n');
+    // Most code lines on the routing path are a bare code ("200\n"): no search.
+    const std::size_t nl = text.size() > 3 && text[3] == '\n' ? 3 : text.find('\n');
     if (nl == std::string_view::npos) {
         // Distinguish "not even a code" from "a code but no newline".
         if (text.size() < 3 || !std::all_of(text.begin(), text.begin() + 3, [](char c) {

@@ -2,8 +2,10 @@
 # Instructions per routed call in the hub (junctiond and the minimal relay),
 # counted by valgrind's callgrind while junction-bench drives it.
 #
-#   tools/bench/profile-callgrind.sh [-b BENCH] [-j JUNCTIOND] [-w "seq64 xk bandwidth"] OUTDIR
+#   tools/bench/profile-callgrind.sh [-b BENCH] [-j JUNCTIOND] [-w "seq64 xk bandwidth"]
+#                                    [-H "relay junctiond"] OUTDIR
 #
+# -H junctiond skips the relay (its figures do not change with junctiond's code).
 # For every hub and workload it writes OUTDIR/<hub>.<workload>.cg and prints:
 #   - Ir in the hub's event loop (junctiond: asio's scheduler::run; relay: run_relay)
 #   - calls routed (junctiond: router::on_update calls; relay: relay::route calls / 2)
@@ -15,16 +17,18 @@ set -eu
 bench=$(dirname "$0")/../../build/tools/junction-bench
 junctiond=
 workloads="seq64 xk bandwidth"
-while getopts b:j:w: opt; do
+hubs="relay junctiond"
+while getopts b:j:w:H: opt; do
     case $opt in
         b) bench=$OPTARG ;;
         j) junctiond=$OPTARG ;;
         w) workloads=$OPTARG ;;
-        *) echo "usage: $0 [-b BENCH] [-j JUNCTIOND] [-w WORKLOADS] OUTDIR" >&2; exit 2 ;;
+        H) hubs=$OPTARG ;;
+        *) echo "usage: $0 [-b BENCH] [-j JUNCTIOND] [-w WORKLOADS] [-H HUBS] OUTDIR" >&2; exit 2 ;;
     esac
 done
 shift $((OPTIND - 1))
-[ $# -eq 1 ] || { echo "usage: $0 [-b BENCH] [-j JUNCTIOND] [-w WORKLOADS] OUTDIR" >&2; exit 2; }
+[ $# -eq 1 ] || { echo "usage: $0 [-b BENCH] [-j JUNCTIOND] [-w WORKLOADS] [-H HUBS] OUTDIR" >&2; exit 2; }
 out=$1
 mkdir -p "$out"
 command -v valgrind >/dev/null || { echo "$0: valgrind not found" >&2; exit 2; }
@@ -51,7 +55,7 @@ calls() {
 }
 
 printf '%-10s %-10s %14s %10s %10s\n' hub workload loop_Ir calls Ir/call
-for hub in relay junctiond; do
+for hub in $hubs; do
     for wl in $workloads; do
         cg=$out/$hub.$wl.cg
         set -- --only "$hub" --workloads "$wl" --iterations 20000 --duration-ms 3000 \
@@ -70,8 +74,9 @@ for hub in relay junctiond; do
     done
 done
 echo
-for cg in "$out"/*.cg; do
+for hub in $hubs; do for wl in $workloads; do
+    cg=$out/$hub.$wl.cg
     echo "== $cg: top functions, exclusive Ir"
     callgrind_annotate "$cg" 2>/dev/null | sed -n '/PROGRAM TOTALS/,$p' | sed -n '5,20p' |
         sed -e 's/boost::asio::/asio::/g' -e 's/junction::daemon::/jd::/g' | cut -c1-160
-done
+done; done
