@@ -107,13 +107,13 @@ std::uint64_t usec(milliseconds t) {
     return static_cast<std::uint64_t>(t.count()) * 1000;
 }
 
-// A D-Bus address for a socket path: bytes outside [-0-9A-Za-z_/.\*] are %-escaped.
+// A D-Bus address for a socket path: bytes outside [-0-9A-Za-z_/.*] are %-escaped.
 std::string bus_address(const std::string& socket_path) {
     static constexpr char hex[] = "0123456789abcdef";
     std::string out = "unix:path=";
     for (const char c : socket_path) {
         const auto b = static_cast<unsigned char>(c);
-        if (std::isalnum(b) || std::strchr("-_/.\\*", c)) {
+        if (std::isalnum(b) || (c != '\0' && std::strchr("-_/.*", c))) {
             out += c;
         } else {
             out += '%';
@@ -225,13 +225,14 @@ void start_echo_provider(running_system& rs, const system_context& ctx) {
         ctx.plan->cpu_for(role::provider));
     ::close(fds[1]);
     pollfd p{fds[0], POLLIN, 0};
-    const int n = ::poll(&p, 1, static_cast<int>(timeout.count()) + 1000);
+    const milliseconds wait = timeout + milliseconds(1000);  // the bus itself may still be starting
+    const int n = ::poll(&p, 1, static_cast<int>(wait.count()));
     char byte = 0;
     const bool ready = n == 1 && ::read(fds[0], &byte, 1) == 1;
     ::close(fds[0]);
     if (!ready)
         throw bench_error(ctx.name + ": the sd-bus provider did not own " + bench_bus_name +
-                          " within " + std::to_string(timeout.count()) + " ms (see its stderr)");
+                          " within " + std::to_string(wait.count()) + " ms (see its stderr)");
 }
 
 // --- the client --------------------------------------------------------------------------

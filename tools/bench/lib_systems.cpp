@@ -111,13 +111,6 @@ void start_lib_provider(running_system& rs, const system_context& ctx, bool rpc_
                                   std::to_string(timeout.count()) + " ms (see its stderr)");
 }
 
-void start_junctiond(running_system& rs, const system_context& ctx, std::vector<std::string> extra = {}) {
-    std::vector<std::string> argv{ctx.junctiond, "--socket", rs.ep.socket_path, "--log-level", "warn"};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    start_hub(rs, ctx, argv, rs.ep.socket_path);
-    rs.hub_exits_zero = true;
-}
-
 // --- clients -----------------------------------------------------------------------
 
 std::string filler(std::size_t n) { return std::string(n, 'x'); }

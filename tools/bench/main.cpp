@@ -233,6 +233,7 @@ system_result run_system(const system_def& def, unsigned round, const options& o
                          const temp_dir& tmp) {
     system_result res;
     res.name = def.name;
+    res.supported = def.workloads;
     if (const std::string why = def.unavailable(); !why.empty()) {
         res.skipped = why;
         std::fprintf(stderr, "  %-10s skipped: %s\n", def.name.c_str(), why.c_str());
@@ -262,7 +263,11 @@ system_result run_system(const system_def& def, unsigned round, const options& o
     }
     rs.client.reset();  // the library's client ends its sessions and disconnects here
     rs.provider.stop();
+    const pid_t launched = rs.hub_pid, launcher = rs.hub.pid();
     const int status = rs.hub.stop();
+    // A hub process the hub launched (dbus-broker under its launcher) is not our
+    // child: make sure it is gone before the next system's figures are taken.
+    if (launched > 0 && launched != launcher) stop_orphan(launched, milliseconds(3000));
     for (auto& c : rs.others) c.stop();
     if (rs.hub_exits_zero && res.ok && status != 0) {
         res.ok = false;
@@ -283,6 +288,8 @@ system_result merge_rounds(const std::vector<system_result>& rounds) {
     system_result m;
     m.name = rounds.front().name;
     m.skipped = rounds.front().skipped;
+    m.workloads = rounds.front().workloads;
+    m.supported = rounds.front().supported;
     std::map<std::string, std::vector<double>> figures, details;
     for (const auto& r : rounds) {
         if (!r.ok) {

@@ -1,6 +1,7 @@
 // Child processes, pinning, /proc: see process.hpp.
 #include "process.hpp"
 
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -136,7 +137,16 @@ child child::fork(const std::function<void()>& body, std::optional<int> cpu) {
     if (pid < 0) throw_errno("fork");
     if (pid == 0) {
         prepare_child(bench, cpu);
-        body();
+        // Whatever happens in the body, the child never returns into the bench's own code.
+        try {
+            body();
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "junction-bench child: %s\n", e.what());
+            std::fflush(stderr);
+            ::_exit(127);
+        } catch (...) {
+            ::_exit(127);
+        }
         ::_exit(0);
     }
     return child(pid);
@@ -211,6 +221,31 @@ std::string read_loadavg() {
     std::string a, b, c;
     in >> a >> b >> c;
     return a + " " + b + " " + c;
+}
+
+namespace {
+
+// Gone, or a zombie nobody has reaped yet (PID 1 of a container may never).
+bool process_gone(pid_t pid) {
+    if (::kill(pid, 0) != 0) return errno == ESRCH;
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    std::getline(stat, line);
+    const auto paren = line.rfind(')');
+    return paren == std::string::npos || (paren + 2 < line.size() && line[paren + 2] == 'Z');
+}
+
+}  // namespace
+
+void stop_orphan(pid_t pid, std::chrono::milliseconds grace) {
+    const auto deadline = std::chrono::steady_clock::now() + grace;
+    while (!process_gone(pid)) {
+        if (std::chrono::steady_clock::now() >= deadline) {
+            ::kill(pid, SIGKILL);
+            return;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
 }
 
 std::string self_exe() {

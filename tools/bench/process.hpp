@@ -75,6 +75,9 @@ memory_use read_memory(pid_t pid);
 // The 1, 5 and 15 minute load averages from /proc/loadavg: a busy neighbour shows here.
 std::string read_loadavg();
 
+// Waits up to `grace` for a process that is not our child to go, then SIGKILLs it.
+void stop_orphan(pid_t pid, std::chrono::milliseconds grace);
+
 // The running executable's path, from /proc/self/exe.
 std::string self_exe();
 

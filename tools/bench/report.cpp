@@ -238,12 +238,14 @@ void write_json(const std::string& path, const run_info& info,
             figs[d.key] = v ? json::value(*v) : json::value(nullptr);
         }
         for (const auto& [k, v] : r.details) details[k] = v;
-        json::array ran;
+        json::array ran, supported;
         for (const auto& w : r.workloads) ran.emplace_back(w);
+        for (const auto& w : r.supported) supported.emplace_back(w);
         json::object sys{{"ok", r.ok},
                          {"error", r.ok ? json::value(nullptr) : json::value(r.error)},
                          {"skipped", r.skipped.empty() ? json::value(nullptr) : json::value(r.skipped)},
                          {"workloads", std::move(ran)},
+                         {"supported", std::move(supported)},
                          {"figures", std::move(figs)},
                          {"details", std::move(details)}};
         if (!r.round_figures.empty()) {
@@ -330,6 +332,17 @@ int check_json(const std::string& path, std::ostream& out, std::ostream& err) {
             if (const json::value* w = so.if_contains("workloads"); w && w->is_array())
                 for (const auto& x : w->as_array())
                     if (x.is_string()) ran.emplace_back(x.as_string());
+            // Every workload asked for that this system can run must have run: a
+            // system cannot pass by claiming it ran nothing.
+            const json::value* asked = root.at("bench").as_object().if_contains("workloads");
+            const json::value* can = so.if_contains("supported");
+            if (asked && asked->is_array() && can && can->is_array())
+                for (const auto& x : asked->as_array()) {
+                    const auto& sup = can->as_array();
+                    if (std::find(sup.begin(), sup.end(), x) != sup.end() &&
+                        std::find(ran.begin(), ran.end(), std::string(x.as_string())) == ran.end())
+                        problems.push_back(name + ": workload " + std::string(x.as_string()) + " did not run");
+                }
             if (!so.contains("ok") || !so.at("ok").is_bool() || !so.at("ok").as_bool())
                 problems.push_back(name + ": failed: " +
                                    (so.contains("error") ? json::serialize(so.at("error")) : "?"));
@@ -341,7 +354,8 @@ int check_json(const std::string& path, std::ostream& out, std::ostream& err) {
             for (const auto& f : figs->as_array()) {
                 const std::string key(f.at("key").as_string());
                 const bool hub_only = f.at("hub_only").as_bool();
-                const std::string workload(f.at("workload").as_string());
+                const json::value* wl = f.as_object().if_contains("workload");
+                const std::string workload(wl && wl->is_string() ? std::string(wl->as_string()) : "");
                 const json::value* v = fv->as_object().if_contains(key);
                 if (hub_only && name == "direct") continue;  // no hub, nothing to measure
                 if (!workload.empty() && std::find(ran.begin(), ran.end(), workload) == ran.end())

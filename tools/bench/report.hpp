@@ -36,6 +36,7 @@ struct system_result {
     std::string error;
     std::string skipped;                    // why it could not run here ("" = it ran)
     std::vector<std::string> workloads;     // the workloads it ran: each must give its figures
+    std::vector<std::string> supported;     // the workloads it can run (system_def::workloads)
     std::map<std::string, double> figures;  // key -> value; absent = not measured
     std::map<std::string, double> details;  // sample counts, window lengths, CPU of the peers...
     std::vector<std::map<std::string, double>> round_figures;  // with --rounds: each round's figures

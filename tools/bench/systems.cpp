@@ -97,12 +97,17 @@ std::string always_available() { return {}; }
 
 }  // namespace
 
-void start_junctiond_raw(running_system& rs, const system_context& ctx) {
-    rs.client = make_raw_client();
+void start_junctiond(running_system& rs, const system_context& ctx, const std::vector<std::string>& extra) {
     std::vector<std::string> argv{ctx.junctiond, "--socket", rs.ep.socket_path, "--log-level", "warn"};
     argv.insert(argv.end(), ctx.hub_args.begin(), ctx.hub_args.end());
+    argv.insert(argv.end(), extra.begin(), extra.end());
     start_hub(rs, ctx, std::move(argv), rs.ep.socket_path);
     rs.hub_exits_zero = true;
+}
+
+void start_junctiond_raw(running_system& rs, const system_context& ctx) {
+    rs.client = make_raw_client();
+    start_junctiond(rs, ctx);
     start_raw_provider(rs, ctx);
 }
 

@@ -94,6 +94,8 @@ void start_hub(running_system& rs, const system_context& ctx, std::vector<std::s
 void wait_for_socket(const std::string& socket_path, child& watched, const std::string& what,
                      const std::string& log_path, std::chrono::milliseconds timeout);
 
+// junctiond on rs.ep.socket_path as the hub, with ctx.hub_args and then `extra`.
+void start_junctiond(running_system& rs, const system_context& ctx, const std::vector<std::string>& extra = {});
 // junctiond (with ctx.hub_args) and the raw echo provider; the raw client.
 void start_junctiond_raw(running_system& rs, const system_context& ctx);
 
