@@ -2,7 +2,6 @@
 
 #include <cstring>
 
-#include <boost/json/basic_parser_impl.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
@@ -45,115 +44,6 @@ std::string utf8_or_replacement(std::string_view s) {
 std::string error_json(int err_code, std::string_view msg) {
     return boost::json::serialize(
         boost::json::object{{"err_code", err_code}, {"err_msg", utf8_or_replacement(msg)}});
-}
-
-// Reads a request envelope, {"service": "...", "request": "..."}, without
-// building a JSON document: a SAX handler for Boost.JSON's basic_parser keeps
-// the two top-level strings and ignores every other member. The parser still
-// checks the whole text (syntax, UTF-8), exactly as boost::json::parse would.
-// Measured: the document parse was 26% of the gateway's instructions per call
-// (xk, callgrind); see docs/performance.md.
-class envelope_reader {
-public:
-    struct result {
-        std::string service, request;
-        bool has_service = false, has_request = false;  // present and strings
-        bool is_object = false;
-    };
-
-    // False with `ec` set when `body` is not one valid JSON text.
-    bool read(std::string_view body, result& r, boost::system::error_code& ec) {
-        parser_.reset();
-        auto& h = parser_.handler();
-        h = handler{};
-        h.out = &r;
-        r = result{};
-        const std::size_t n = parser_.write_some(false, body.data(), body.size(), ec);
-        if (!ec && n != body.size()) ec = boost::json::error::extra_data;
-        return !ec;
-    }
-
-private:
-    enum class field : std::uint8_t { other, service, request };
-
-    struct handler {
-        static constexpr std::size_t max_object_size = std::size_t(-1);
-        static constexpr std::size_t max_array_size = std::size_t(-1);
-        static constexpr std::size_t max_key_size = std::size_t(-1);
-        static constexpr std::size_t max_string_size = std::size_t(-1);
-        using ec_t = boost::system::error_code;
-        using sv = boost::json::string_view;
-
-        result* out = nullptr;
-        std::size_t depth = 0;
-        std::string key;
-        field current = field::other;
-
-        // A value at depth 1 that is not a string: the member it belongs to is not usable.
-        void non_string() {
-            if (depth == 1) set(false);
-        }
-        void set(bool ok) {
-            if (current == field::service) out->has_service = ok;
-            if (current == field::request) out->has_request = ok;
-        }
-        std::string* target() {
-            if (depth != 1) return nullptr;
-            return current == field::service ? &out->service : current == field::request ? &out->request : nullptr;
-        }
-
-        bool on_document_begin(ec_t&) { return true; }
-        bool on_document_end(ec_t&) { return true; }
-        bool on_object_begin(ec_t&) {
-            if (depth == 0) out->is_object = true;
-            non_string();
-            ++depth;
-            return true;
-        }
-        bool on_object_end(std::size_t, ec_t&) { --depth; return true; }
-        bool on_array_begin(ec_t&) { non_string(); ++depth; return true; }
-        bool on_array_end(std::size_t, ec_t&) { --depth; return true; }
-        bool on_key_part(sv s, std::size_t, ec_t&) {
-            if (depth == 1) key.append(s.data(), s.size());
-            return true;
-        }
-        bool on_key(sv s, std::size_t, ec_t&) {
-            if (depth != 1) return true;
-            key.append(s.data(), s.size());
-            current = key == "service" ? field::service : key == "request" ? field::request : field::other;
-            key.clear();
-            // A repeated member: the last one counts, as in a parsed document.
-            if (std::string* t = target()) t->clear();
-            return true;
-        }
-        bool on_string_part(sv s, std::size_t, ec_t&) {
-            if (std::string* t = target()) t->append(s.data(), s.size());
-            return true;
-        }
-        bool on_string(sv s, std::size_t, ec_t&) {
-            if (std::string* t = target()) {
-                t->append(s.data(), s.size());
-                set(true);
-            }
-            return true;
-        }
-        bool on_number_part(sv, ec_t&) { return true; }
-        bool on_int64(std::int64_t, sv, ec_t&) { non_string(); return true; }
-        bool on_uint64(std::uint64_t, sv, ec_t&) { non_string(); return true; }
-        bool on_double(double, sv, ec_t&) { non_string(); return true; }
-        bool on_bool(bool, ec_t&) { non_string(); return true; }
-        bool on_null(ec_t&) { non_string(); return true; }
-        bool on_comment_part(sv, ec_t&) { return true; }
-        bool on_comment(sv, ec_t&) { return true; }
-    };
-
-    boost::json::basic_parser<handler> parser_{boost::json::parse_options{}};
-};
-
-// One for the daemon: a request is read whole, in one call, on the one event-loop thread.
-envelope_reader& shared_envelope_reader() {
-    static envelope_reader reader;
-    return reader;
 }
 
 void append_frame(std::vector<std::uint8_t>& out, packet_type t, std::uint32_t id,
@@ -204,8 +94,8 @@ void searpc_gateway::parse_requests(std::uint64_t now_ms, gateway_output& out) {
         call c;
         c.started_ms = now_ms;
         boost::system::error_code ec;
-        envelope_reader::result env;
-        const bool parsed = shared_envelope_reader().read(body, env, ec);
+        searpc_envelope env;
+        const bool parsed = envelope_.read(body, env, ec);
         if (!parsed || !env.is_object || !env.has_service || !env.has_request) {
             // Answered in order, when its turn comes.
             c.bad_request = true;

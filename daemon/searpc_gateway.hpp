@@ -24,6 +24,7 @@
 #include <boost/unordered/unordered_flat_map.hpp>
 
 #include "junction/proto/frame_reader.hpp"
+#include "searpc_envelope.hpp"
 
 namespace junction::daemon {
 
@@ -90,6 +91,7 @@ private:
     std::uint64_t now_ms_ = 0;            // the latest time the shell gave
     std::size_t queued_bytes_ = 0;        // request bytes of calls not started yet
     std::uint64_t requests_received_ = 0;
+    envelope_reader envelope_;
 };
 
 }  // namespace junction::daemon

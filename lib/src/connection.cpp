@@ -149,13 +149,15 @@ awaitable<std::error_code> wakeup::sleep(clock::time_point deadline) {
     struct registration {
         wakeup& w;
         std::unique_ptr<asio::steady_timer>& timer;
+        bool idle = false;  // its wait completed: nothing is pending on it
         ~registration() {
             std::erase(w.waiters_, timer.get());
-            if (!w.spare_) w.spare_ = std::move(timer);
+            if (idle && !w.spare_) w.spare_ = std::move(timer);
         }
     } reg{*this, timer};
     waiters_.push_back(timer.get());
     auto [ec] = co_await timer->async_wait(use_tuple);
+    reg.idle = true;
     const asio::cancellation_state cs = co_await asio::this_coro::cancellation_state;
     if (cs.cancelled() != asio::cancellation_type::none)
         co_return std::make_error_code(std::errc::operation_canceled);

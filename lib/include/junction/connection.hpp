@@ -157,8 +157,8 @@ public:
     // The packet is queued when update() is called (message and content need not
     // outlive the call); co_await waits for room in the write queue and throws.
     // Throws errc::session_ended / errc::connection_lost when there is no session.
-    awaitable<void> update(std::uint16_t code, std::string_view message = {},
-                           std::string_view content = {});
+    [[nodiscard]] awaitable<void> update(std::uint16_t code, std::string_view message = {},
+                                         std::string_view content = {});
     // The next RESPONSE. The packet that ends the session (103, 102, 4xx, 5xx) is
     // delivered; after it, receive() throws errc::session_ended. Throws
     // errc::timeout at the deadline, errc::connection_lost if the connection
@@ -189,8 +189,8 @@ public:
     std::vector<std::string> arg_list() const;         // args split on spaces and tabs
 
     // Sends RESPONSE "<code> <message>\n<content>"; same rules as session::update().
-    awaitable<void> respond(std::uint16_t code, std::string_view message = {},
-                            std::string_view content = {});
+    [[nodiscard]] awaitable<void> respond(std::uint16_t code, std::string_view message = {},
+                                          std::string_view content = {});
     // The next UPDATE; same rules as session::receive().
     awaitable<packet> receive(duration timeout);
     // RESPONSE 103; does nothing if the session already ended.
