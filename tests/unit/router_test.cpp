@@ -1586,6 +1586,33 @@ TEST_CASE("the unfinished chunked answers of one connection hold at most max-mes
     CHECK(b.builtin(C, 3, "echo " + std::string(150, 'b')).code() == 312);
 }
 
+TEST_CASE("an answer ended early (103, 506, idle timeout) gives its bytes back to the connection's budget",
+          "[router][builtin][chunks][bookkeeping]") {
+    limits lim = chunk_limits(64, 300);
+    lim.session_idle_timeout_ms = 1000;
+    broker b(lim);
+    b.open({C});
+    // Each time 200 bytes are held, another 150 would not fit; once the answer
+    // is gone, they must.
+    CHECK(b.builtin(C, 1, "echo " + std::string(200, 'a')).code() == 312);
+    CHECK(b.update(C, 1, "103\n"));
+    CHECK(b.builtin(C, 2, "echo " + std::string(150, 'b')).code() == 312);
+    CHECK(b.update(C, 2, "103\n"));
+
+    CHECK(b.builtin(C, 3, "echo " + std::string(200, 'a')).code() == 312);
+    CHECK(b.update(C, 3, "200\nsomething else"));
+    CHECK(b.take().at(0).code() == 506);
+    CHECK(b.builtin(C, 4, "echo " + std::string(150, 'b')).code() == 312);
+    CHECK(b.update(C, 4, "103\n"));
+
+    CHECK(b.builtin(C, 5, "echo " + std::string(200, 'a')).code() == 312);
+    b.r.set_now(5000);
+    b.r.on_tick(b.out);  // 514 ends it
+    b.take();
+    CHECK(b.r.session_count() == 0);
+    CHECK(b.builtin(C, 6, "echo " + std::string(150, 'b')).code() == 312);
+}
+
 TEST_CASE("a connection going away in the middle of a chunked answer leaves nothing behind",
           "[router][builtin][chunks][bookkeeping]") {
     broker b(chunk_limits(64, 300));
