@@ -504,18 +504,22 @@ void router::answer(std::uint32_t s, std::uint16_t c, std::string_view message,
         drop_session(s);
         return;
     }
-    // What the daemon holds for one connection's unfinished answers is bounded too:
-    // a client that never asks for the next chunk cannot make it hold more.
-    if (conn.answer_bytes + content.size() > limits_.max_message) {
-        out.diagnose(ss.client, "unfinished built-in answers over the message limit");
+    // What the daemon holds for one uid's unfinished answers is bounded too: a
+    // client that never asks for the next chunk, on however many connections,
+    // cannot make it hold more than max-message.
+    const std::uint32_t uid = conn.creds.uid;
+    const auto held = answer_bytes_per_uid_.find(uid);
+    if ((held == answer_bytes_per_uid_.end() ? 0 : held->second) + content.size() > limits_.max_message) {
+        out.diagnose(ss.client, "unfinished built-in answers of uid " + std::to_string(uid) +
+                                    " over the message limit");
         out.send(ss.client, packet_type::response, ss.client_id, code::limit_exceeded,
-                 "limit: unfinished answers of this connection over max-message");
+                 "limit: unfinished answers of this uid over max-message");
         drop_session(s);
         return;
     }
-    conn.answer_bytes += content.size();
+    answer_bytes_per_uid_[uid] += content.size();
     sessions_[s].answering = true;
-    answers_.insert_or_assign(s, pending_answer{std::string(content), 0, c, std::string(message)});
+    answers_.insert_or_assign(s, pending_answer{std::string(content), 0, c, std::string(message), uid});
     send_answer_chunk(s, out);
 }
 
@@ -547,8 +551,10 @@ void router::release_answer(std::uint32_t s) {
     ss.answering = false;
     const auto it = answers_.find(s);
     if (it == answers_.end()) return;
-    if (const auto c = conns_.find(ss.client); c != conns_.end())
-        c->second.answer_bytes -= it->second.content.size();
+    if (const auto u = answer_bytes_per_uid_.find(it->second.uid); u != answer_bytes_per_uid_.end()) {
+        u->second -= it->second.content.size();
+        if (u->second == 0) answer_bytes_per_uid_.erase(u);
+    }
     answers_.erase(it);
 }
 

@@ -129,7 +129,6 @@ private:
         credentials creds;
         std::uint32_t next_provider_id = 1;
         std::uint32_t client_sessions = 0;
-        std::size_t answer_bytes = 0;  // held for its unfinished chunked built-in answers
         boost::unordered_flat_set<std::uint32_t> sessions;  // indices, either side
         std::vector<std::uint32_t> services;                // indices into service_slots_
     };
@@ -190,8 +189,11 @@ private:
         std::size_t sent = 0;  // content bytes already sent
         std::uint16_t code = 0;
         std::string message;
+        std::uint32_t uid = 0;  // whose budget holds it
     };
     boost::unordered_flat_map<std::uint32_t, pending_answer> answers_;
+    // Content bytes of unfinished chunked answers, per client uid: at most max_message.
+    boost::unordered_flat_map<std::uint32_t, std::size_t> answer_bytes_per_uid_;
     std::vector<std::uint32_t> free_sessions_;
     std::size_t live_sessions_ = 0;
     boost::unordered_flat_map<std::uint64_t, std::uint32_t> by_client_;

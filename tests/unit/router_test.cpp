@@ -1571,15 +1571,15 @@ TEST_CASE("while a chunked answer is pending, an UPDATE other than 302 ends the 
     CHECK(b.r.session_count() == 0);
 }
 
-TEST_CASE("the unfinished chunked answers of one connection hold at most max-message bytes: "
-          "one more is refused with 517, other connections and later answers go on",
+TEST_CASE("the unfinished chunked answers of one uid hold at most max-message bytes: "
+          "one more is refused with 517, other uids and later answers go on",
           "[router][builtin][chunks][limits]") {
     broker b(chunk_limits(64, 300));
     b.open({C, C2});
     const packet first = b.builtin(C, 1, "echo " + std::string(200, 'a'));  // holds 200
     CHECK(first.code() == 312);
     CHECK(b.builtin(C, 2, "echo " + std::string(150, 'b')) ==
-          response_to(C, 2, "517 limit: unfinished answers of this connection over max-message\n"));
+          response_to(C, 2, "517 limit: unfinished answers of this uid over max-message\n"));
     CHECK(b.builtin(C2, 1, "echo " + std::string(150, 'c')).code() == 312);  // another connection
     // Session 1 finishes; its bytes are released.
     CHECK(collect_answer(b, C, 1, first, 64) == response_to(C, 1, "200 OK\n" + std::string(200, 'a')));
@@ -1611,6 +1611,20 @@ TEST_CASE("an answer ended early (103, 506, idle timeout) gives its bytes back t
     b.take();
     CHECK(b.r.session_count() == 0);
     CHECK(b.builtin(C, 6, "echo " + std::string(150, 'b')).code() == 312);
+}
+
+TEST_CASE("the budget for unfinished answers is the uid's: a second connection of the same uid shares it",
+          "[router][builtin][chunks][limits]") {
+    broker b(chunk_limits(64, 300));
+    b.open_as_uid(4242, {C, C2});
+    b.open({C3});
+    CHECK(b.builtin(C, 1, "echo " + std::string(200, 'a')).code() == 312);
+    CHECK(b.builtin(C2, 1, "echo " + std::string(150, 'b')) ==
+          response_to(C2, 1, "517 limit: unfinished answers of this uid over max-message\n"));
+    CHECK(b.builtin(C3, 1, "echo " + std::string(150, 'c')).code() == 312);  // another uid
+    b.close(C);  // its answer goes with it
+    b.take();
+    CHECK(b.builtin(C2, 2, "echo " + std::string(200, 'b')).code() == 312);  // C2 alone now
 }
 
 TEST_CASE("a connection going away in the middle of a chunked answer leaves nothing behind",
