@@ -56,6 +56,10 @@ parse_outcome parse_config(const std::vector<std::string>& args) {
                    "Services one connection may register")
         ->capture_default_str()
         ->check(CLI::Range(1u, 1u << 20));
+    app.add_option("--max-services-per-uid", lim.max_services_per_uid,
+                   "Services all connections of one uid may register")
+        ->capture_default_str()
+        ->check(CLI::Range(1u, 1u << 24));
     app.add_option("--max-connections", lim.max_connections, "Connections in total")
         ->capture_default_str()
         ->check(CLI::Range(1u, 1u << 20));

@@ -13,6 +13,7 @@ struct limits {
     std::size_t max_queued_bytes = 8u << 20;          // bytes waiting to be written to one connection
     std::uint32_t max_sessions_per_connection = 8192; // sessions a connection opens as client
     std::uint32_t max_services_per_connection = 256;
+    std::uint32_t max_services_per_uid = 16384;      // services all of a uid's connections register
     std::uint32_t max_connections = 4096;
     std::uint32_t max_connections_per_uid = 1024;
     std::uint32_t max_sessions_per_uid = 65536;       // sessions all of a uid's connections open

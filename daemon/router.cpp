@@ -322,15 +322,58 @@ void router::drop_session(std::uint32_t s) {
 // --- Registry -------------------------------------------------------------------
 
 void router::drop_services(conn_id c, connection& conn) {
-    for (const std::uint32_t slot : conn.services) {
-        service_slot& sv = service_slots_[slot];
-        if (!sv.live || sv.provider != c) continue;
-        services_.erase(sv.name);
-        sv.live = false;
-        // The slot is reused only once no session refers to it.
-        if (sv.sessions == 0) free_service_slots_.push_back(slot);
-    }
+    for (const std::uint32_t slot : conn.services)
+        if (service_slots_[slot].live && service_slots_[slot].provider == c) forget_service(slot);
     conn.services.clear();
+}
+
+void router::forget_service(std::uint32_t slot) {
+    service_slot& sv = service_slots_[slot];
+    services_.erase(sv.name);
+    sv.live = false;
+    if (const auto u = services_per_uid_.find(sv.uid); u != services_per_uid_.end() && --u->second == 0)
+        services_per_uid_.erase(u);
+    // The slot is reused only once no session refers to it.
+    if (sv.sessions == 0) free_service_slots_.push_back(slot);
+}
+
+router::revoked router::apply_policy(policy p, action_sink& out) {
+    policy_ = std::move(p);
+    revoked r;
+    // Registrations first: their sessions end with them.
+    for (std::uint32_t slot = 0; slot < service_slots_.size(); ++slot) {
+        const service_slot& sv = service_slots_[slot];
+        if (!sv.live) continue;
+        const conn_id provider = sv.provider;
+        connection& pconn = conns_.find(provider)->second;
+        const auto d = check_policy(pconn, policy_action::provide, sv.name);
+        if (d.allowed) continue;
+        const std::string why = "policy: " + d.rule->text;
+        out.diagnose(provider, "service " + sv.name + " unregistered by the reloaded " + why);
+        for (std::uint32_t s = 0; s < sessions_.size(); ++s) {
+            const session& ss = sessions_[s];
+            if (!ss.live || ss.provider != provider || ss.service != slot) continue;
+            end_session(s, code::perm_err, why, code::perm_err, why, out);
+            ++r.sessions;
+        }
+        std::erase(pconn.services, slot);
+        forget_service(slot);
+        ++r.services;
+    }
+    // Then sessions whose client may no longer call their service.
+    for (std::uint32_t s = 0; s < sessions_.size(); ++s) {
+        const session& ss = sessions_[s];
+        if (!ss.live || ss.provider == daemon_conn) continue;
+        const std::string_view name = service_slots_[ss.service].name;
+        const auto d = check_policy(conns_.find(ss.client)->second, policy_action::call, name);
+        if (d.allowed) continue;
+        const std::string why = "policy: " + d.rule->text;
+        out.diagnose(ss.client, "session " + std::to_string(ss.client_id) + " to " +
+                                    std::string(name) + " ended by the reloaded " + why);
+        end_session(s, code::perm_err, why, code::perm_err, why, out);
+        ++r.sessions;
+    }
+    return r;
 }
 
 // --- Built-in services ------------------------------------------------------------
@@ -339,6 +382,7 @@ void router::start_builtin(std::uint32_t s, const proto::request_line& req, acti
     session& ss = sessions_[s];
     if (req.service == "echo") {
         ss.kind = builtin::echo;
+        if (builtin_refused(s, req.service, out)) return;
         answer(s, code::ok, "OK", req.args, out);
         return;
     }
@@ -408,6 +452,12 @@ void router::run_command(std::uint32_t s, std::string_view line, action_sink& ou
             return reply(code::limit_exceeded,
                          "limit: services per connection (" +
                              std::to_string(limits_.max_services_per_connection) + ")");
+        if (const auto u = services_per_uid_.find(conn.creds.uid);
+            u != services_per_uid_.end() && u->second >= limits_.max_services_per_uid) {
+            out.diagnose(ss.client, "services-per-uid limit reached");
+            return reply(code::limit_exceeded, "limit: services per uid (" +
+                                                   std::to_string(limits_.max_services_per_uid) + ")");
+        }
         std::uint32_t slot;
         if (!free_service_slots_.empty()) {
             slot = free_service_slots_.back();
@@ -416,9 +466,10 @@ void router::run_command(std::uint32_t s, std::string_view line, action_sink& ou
             slot = static_cast<std::uint32_t>(service_slots_.size());
             service_slots_.emplace_back();
         }
-        service_slots_[slot] = service_slot{name, ss.client, 0, true};
+        service_slots_[slot] = service_slot{name, ss.client, conn.creds.uid, 0, true};
         services_.emplace(name, slot);
         conn.services.push_back(slot);
+        ++services_per_uid_[conn.creds.uid];
         return reply(code::ok, "OK");
     }
     if (cmd == "unregister-service") {
@@ -427,13 +478,14 @@ void router::run_command(std::uint32_t s, std::string_view line, action_sink& ou
         if (it == services_.end() || service_slots_[it->second].provider != ss.client)
             return reply(code::unknown_service, "not registered by this connection");
         const std::uint32_t slot = it->second;
-        services_.erase(it);
-        service_slots_[slot].live = false;
         std::erase(conn.services, slot);
-        if (service_slots_[slot].sessions == 0) free_service_slots_.push_back(slot);
+        forget_service(slot);
         return reply(code::ok, "OK");
     }
-    if (cmd == "list-services") return reply(code::ok, "OK", list_services_json());
+    if (cmd == "list-services") {
+        if (builtin_refused(s, cmd, out)) return;
+        return reply(code::ok, "OK", list_services_json());
+    }
     if (cmd == "session-info") {
         // "session-info <id>": who opened the session this connection serves as id <id>.
         std::uint32_t sid = 0;
@@ -448,7 +500,10 @@ void router::run_command(std::uint32_t s, std::string_view line, action_sink& ou
                                                            " served by this connection");
         return reply(code::ok, "OK", info);
     }
-    if (cmd == "daemon-info") return reply(code::ok, "OK", daemon_info_json());
+    if (cmd == "daemon-info") {
+        if (builtin_refused(s, cmd, out)) return;
+        return reply(code::ok, "OK", daemon_info_json());
+    }
     if (cmd == "echo") {
         proto::request_line req;
         (void)proto::parse_request(proto::as_bytes(line), req);
@@ -573,6 +628,15 @@ std::string router::list_services_json() const {
         return a.as_object().at("name").as_string() < b.as_object().at("name").as_string();
     });
     return boost::json::serialize(boost::json::object{{"services", std::move(list)}});
+}
+
+bool router::builtin_refused(std::uint32_t s, std::string_view name, action_sink& out) {
+    const session& ss = sessions_[s];
+    const auto d = check_policy(conns_.find(ss.client)->second, policy_action::call, name);
+    if (d.allowed) return false;
+    out.diagnose(ss.client, "call " + std::string(name) + " refused by policy: " + d.rule->text);
+    answer(s, code::perm_err, "policy: " + d.rule->text, {}, out);
+    return true;
 }
 
 policy_decision router::check_policy(const connection& conn, policy_action a,

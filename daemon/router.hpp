@@ -79,6 +79,13 @@ public:
 
     void set_limits(const limits& lim) { limits_ = lim; }
     void set_policy(policy p) { policy_ = std::move(p); }
+    // A reload's new policy: registrations it would refuse are removed and open
+    // sessions it would refuse end with 504 to both sides (docs/security.md §7).
+    struct revoked {
+        std::size_t services = 0;
+        std::size_t sessions = 0;
+    };
+    revoked apply_policy(policy p, action_sink& out);
     const limits& current_limits() const noexcept { return limits_; }
     // The shell's clock, in milliseconds, set before each batch of events.
     void set_now(std::uint64_t now_ms) noexcept { now_ms_ = now_ms; }
@@ -121,6 +128,7 @@ private:
     struct service_slot {
         std::string name;
         conn_id provider = 0;
+        std::uint32_t uid = 0;  // the provider's, for services_per_uid_
         std::uint32_t sessions = 0;
         bool live = false;
     };
@@ -169,6 +177,13 @@ private:
                      std::uint16_t provider_code, std::string_view provider_msg, action_sink& out);
     void drop_session(std::uint32_t s);
     void drop_services(conn_id c, connection& conn);
+    // Removes a live registration from the registry (the slot is reused once its
+    // last session ends); the caller keeps the provider's list of slots.
+    void forget_service(std::uint32_t slot);
+    // §7 / security §5.4: `call` rules cover the built-ins that are services for
+    // their caller (echo, list-services, daemon-info). Answers 504 and returns
+    // true when the session's client may not call `name`.
+    bool builtin_refused(std::uint32_t s, std::string_view name, action_sink& out);
     policy_decision check_policy(const connection& conn, policy_action a,
                                  std::string_view name) const;
     std::string session_info_json(conn_id provider, std::uint32_t provider_id) const;
@@ -182,6 +197,7 @@ private:
 
     boost::unordered_flat_map<conn_id, connection> conns_;
     boost::unordered_flat_map<std::uint32_t, std::uint32_t> sessions_per_uid_;  // as client
+    boost::unordered_flat_map<std::uint32_t, std::uint32_t> services_per_uid_;  // registered
     std::vector<session> sessions_;
     // The rest of a built-in answer sent in chunks, by session index (§5, §7).
     struct pending_answer {

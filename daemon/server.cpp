@@ -790,9 +790,14 @@ struct server::impl final : action_sink {
         next.socket_path = cfg.socket_path;
         cfg = std::move(next);
         rt.set_limits(cfg.lim);
-        rt.set_policy(cfg.access);
+        rt.set_now(now_ms());
+        const auto revoked = rt.apply_policy(cfg.access, *this);
         spdlog::set_level(spdlog::level::from_str(cfg.log_level));
         spdlog::info("config reloaded ({} policy rules)", cfg.policy_rules.size());
+        if (revoked.services || revoked.sessions)
+            spdlog::warn("reload: the new policy removed {} registrations and ended {} sessions",
+                         revoked.services, revoked.sessions);
+        after_batch();
         systemd::notify_ready();
     }
 

@@ -181,6 +181,30 @@ TEST_CASE("max-sessions-per-uid counts all connections of that uid and not other
     CHECK(b.request(2, "echo", due).code() == 200);
 }
 
+TEST_CASE("max-services-per-uid counts all connections of that uid and not other uids", "[security][limits]") {
+    SECURITY_TEST_NEEDS_ROOT();
+    temp_dir dir;
+    daemon_process d(dir, open_socket({"--max-services-per-uid", "2"}));
+    other_user nobody_user(nobody);
+    raw_client a = nobody_user.client(d.socket());
+    raw_client b = nobody_user.client(d.socket());
+    raw_client root(d.socket());
+
+    CHECK(a.request(1, "register-service user.65534.one", due).code() == 200);
+    CHECK(b.request(1, "register-service user.65534.two", due).code() == 200);
+    const packet refused = a.request(2, "register-service user.65534.three", due);
+    CHECK(refused.code() == 517);
+    CHECK(refused.message() == "limit: services per uid (2)");
+    // root has a count of its own.
+    CHECK(root.request(1, "register-service one", due).code() == 200);
+    CHECK(root.request(2, "register-service two", due).code() == 200);
+    CHECK(root.request(3, "register-service three", due).code() == 517);
+    // A provider going away gives its uid room again.
+    b.close();
+    CHECK(wait_until([&] { return a.request(3, "register-service user.65534.three", due).code() == 200; },
+                     due));
+}
+
 // --- Slow peers (slowloris) -------------------------------------------------------------------
 
 TEST_CASE("first-packet-timeout-ms closes a connection that never sends a whole packet", "[security][timeouts]") {

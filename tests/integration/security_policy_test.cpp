@@ -13,6 +13,7 @@
 #include <csignal>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <poll.h>
 #include <string>
 #include <sys/socket.h>
@@ -335,7 +336,8 @@ TEST_CASE("a refused register and a refused call are logged with the peer's pid 
 
 // --- Reload (SIGHUP) ---------------------------------------------------------------------------
 
-TEST_CASE("SIGHUP applies a rewritten policy and connections and sessions survive", "[security][policy][reload]") {
+TEST_CASE("SIGHUP applies a rewritten policy: connections stay, what it refuses is revoked with 504",
+          "[security][policy][reload]") {
     SECURITY_TEST_NEEDS_ROOT();
     temp_dir dir;
     const std::string conf = dir.file("junctiond.conf");
@@ -343,29 +345,65 @@ TEST_CASE("SIGHUP applies a rewritten policy and connections and sessions surviv
     daemon_process d(dir, open_socket({"--config", conf}));
     other_user nobody_user(nobody);
     raw_client n = nobody_user.client(d.socket());
+    raw_client root(d.socket());
     raw_client provider(d.socket());
-    REQUIRE(register_as(provider, 1, "svc").code() == 200);
+    for (const char* name : {"svc", "other", "backup.db"})
+        REQUIRE(register_as(provider, 100 + static_cast<std::uint32_t>(std::strlen(name)), name).code() == 200);
 
-    // Allowed before the reload: a session that will outlive it.
-    n.send(packet_type::request, 1, "svc");
-    const packet first = next_request(provider);
-    provider.send(packet_type::response, first.id(), "200 OK\n");
-    REQUIRE(n.recv(due).code() == 200);
+    // Opened before the reload: a session each that the new policy refuses, and one it allows.
+    auto open = [&](raw_client& c, std::uint32_t id, const std::string& service) {
+        c.send(packet_type::request, id, service);
+        const packet req = next_request(provider);
+        REQUIRE(req.payload == service);
+        provider.send(packet_type::response, req.id(), "200 OK\n");
+        REQUIRE(c.recv(due).code() == 200);
+        return req.id();
+    };
+    const std::uint32_t called = open(n, 1, "svc");
+    const std::uint32_t kept = open(n, 3, "other");
+    const std::uint32_t provided = open(root, 5, "backup.db");
 
-    write_file(conf, "policy = \"deny call svc uid=65534\"\n");
+    write_file(conf, "policy = [\"deny call svc uid=65534\", \"deny provide backup.* *\"]\n");
     ::kill(d.pid(), SIGHUP);
-    REQUIRE(wait_until([&] { return count_of(d.log(), "config reloaded (1 policy rules)") == 1; }, due));
+    REQUIRE(wait_until([&] { return count_of(d.log(), "config reloaded (2 policy rules)") == 1; }, due));
 
-    // The same connection, a new session: the new rule applies.
-    const packet refused = n.request(2, "svc", due);
+    // Revoked: each side of each refused session gets 504 naming the rule.
+    const packet n_end = n.recv(due);
+    CHECK(n_end.id() == 1);
+    CHECK(n_end.code() == 504);
+    CHECK(n_end.message() == "policy: deny call svc uid=65534");
+    const packet root_end = root.recv(due);
+    CHECK(root_end.id() == 5);
+    CHECK(root_end.message() == "policy: deny provide backup.* *");
+    std::map<std::uint32_t, std::string> provider_ends;
+    for (int i = 0; i < 2; ++i) {
+        const packet p = provider.recv(due);
+        CHECK(p.type() == update_type);
+        CHECK(p.code() == 504);
+        provider_ends[p.id()] = p.message();
+    }
+    CHECK(provider_ends == std::map<std::uint32_t, std::string>{
+                               {called, "policy: deny call svc uid=65534"},
+                               {provided, "policy: deny provide backup.* *"}});
+    REQUIRE(wait_until([&] {
+        return d.log().find("reload: the new policy removed 1 registrations and ended 2 sessions") !=
+               std::string::npos;
+    }, due));
+    CHECK(d.log().find("service backup.db unregistered by the reloaded policy: deny provide backup.* *") !=
+          std::string::npos);
+
+    // New sessions meet the new policy; the registration is gone.
+    const packet refused = n.request(7, "svc", due);
     CHECK(refused.code() == 504);
     CHECK(refused.message() == "policy: deny call svc uid=65534");
-    // The session opened before the reload goes on, both ways.
-    n.send(packet_type::update, 1, "200\nstill here");
+    CHECK(root.request(9, "backup.db", due).code() == 511);
+    // The session it allows goes on, both ways, on the same connections.
+    n.send(packet_type::update, 3, "200\nstill here");
     const packet up = provider.recv(due);
     CHECK(up.type() == update_type);
+    CHECK(up.id() == kept);
     CHECK(up.payload == "200\nstill here");
-    provider.send(packet_type::response, first.id(), "200 OK\nyes");
+    provider.send(packet_type::response, kept, "200 OK\nyes");
     CHECK(n.recv(due).content() == "yes");
 }
 

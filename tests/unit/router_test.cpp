@@ -1076,6 +1076,35 @@ TEST_CASE("register-service over max_services_per_connection answers 517 limit: 
     CHECK(b.r.service_count() == 3);
 }
 
+TEST_CASE("register-service over max_services_per_uid answers 517 limit: services per uid, counted over "
+          "all of the uid's connections", "[router][builtin][registry][limits]") {
+    limits lim;
+    lim.max_services_per_uid = 2;
+    broker b(lim);
+    b.open_as_uid(77, {P, P2});
+    b.open({X});
+    b.provide(P, "one");
+    b.provide(P2, "two");
+    const packet p = b.builtin(P2, 1, "register-service three");
+    CHECK(p.code() == 517);
+    CHECK(p.message() == "limit: services per uid (2)");
+    CHECK(b.r.service_count() == 2);
+    CHECK(b.r.session_count() == 0);
+    // Another uid is unaffected; a name this uid already holds is still 200.
+    CHECK(b.builtin(X, 1, "register-service three").code() == 200);
+    CHECK(b.builtin(P, 2, "register-service one").code() == 200);
+    // Unregistering makes room, and so does a provider going away.
+    CHECK(b.builtin(P, 3, "unregister-service one").code() == 200);
+    CHECK(b.builtin(P2, 4, "register-service four").code() == 200);
+    CHECK(b.builtin(P2, 5, "register-service five").code() == 517);
+    b.close(P2);
+    b.take();
+    CHECK(b.builtin(P, 6, "register-service five").code() == 200);
+    CHECK(b.builtin(P, 7, "register-service six").code() == 200);
+    CHECK(b.builtin(P, 8, "register-service seven").code() == 517);
+    CHECK(b.r.service_count() == 3);
+}
+
 TEST_CASE("unregister-service answers 200 OK, the name is gone but open sessions go on",
           "[router][builtin][registry]") {
     broker b;
@@ -1226,6 +1255,89 @@ TEST_CASE("a REQUEST for a service the caller may not call is answered 504 polic
           packets{response_to(C, 1, "504 policy: deny call hello uid=" + std::to_string(500 + C) + "\n")});
     CHECK(b.r.session_count() == 0);
     CHECK(b.open_session(C2, 1, "hello", P) == 1);
+}
+
+TEST_CASE("call rules cover echo, list-services and daemon-info, as REQUESTs and as commands",
+          "[router][builtin][policy]") {
+    broker b;
+    const std::string rule = "deny call * uid=" + std::to_string(500 + C);
+    b.r.set_policy(policy({rule, "allow provide * *"}));
+    b.open({C, C2});
+    for (const std::string line : {"echo hi", "list-services", "daemon-info"}) {
+        INFO(line);
+        CHECK(b.builtin(C, 1, line) == response_to(C, 1, "504 policy: " + rule + "\n"));
+        CHECK(b.r.session_count() == 0);  // the refusal ended the session
+        CHECK(b.builtin(C2, 1, line).code() == 200);
+        CHECK(b.update(C2, 1, "103\n"));
+    }
+    // Inside a command session each command is checked: the refusal ends it.
+    CHECK(b.builtin(C, 2, "receive-cmd").code() == 200);
+    CHECK(b.update(C, 2, "200\nlist-services"));
+    CHECK(b.take() == packets{response_to(C, 2, "504 policy: " + rule + "\n")});
+    CHECK(b.r.session_count() == 0);
+    // Providers' plumbing is not a call: C still registers, and is still refused the rest.
+    CHECK(b.builtin(C, 3, "register-service mine").code() == 200);
+    CHECK(b.builtin(C, 4, "receive-cmd").code() == 200);
+    CHECK(b.update(C, 4, "200\nunregister-service mine"));
+    CHECK(b.take() == packets{response_to(C, 4, "200 OK\n")});
+    CHECK(b.builtin(C, 5, "session-info 1").code() == 503);
+    CHECK(std::count_if(b.out.diagnoses.begin(), b.out.diagnoses.end(), [&](const auto& d) {
+              return d.first == C && d.second == "call list-services refused by policy: " + rule;
+          }) == 2);
+}
+
+TEST_CASE("a reloaded policy removes the registrations it refuses and ends their sessions with 504 "
+          "to both sides", "[router][policy][reload]") {
+    broker b;
+    b.open({C, P, P2});
+    b.provide(P, "backup.db");
+    b.provide(P, "other");
+    const std::uint32_t pid = b.open_session(C, 1, "backup.db", P);
+    const std::uint32_t other = b.open_session(C, 2, "other", P);
+    const std::string rule = "deny provide backup.* uid=" + std::to_string(500 + P);
+    const auto revoked = b.r.apply_policy(policy({rule, "allow provide * *"}), b.out);
+    CHECK(revoked.services == 1);
+    CHECK(revoked.sessions == 1);
+    CHECK(sorted(b.take()) == sorted(packets{response_to(C, 1, "504 policy: " + rule + "\n"),
+                                             update_to(P, pid, "504 policy: " + rule + "\n")}));
+    CHECK(std::count(b.out.diagnoses.begin(), b.out.diagnoses.end(),
+                     std::pair<conn_id, std::string>(
+                         P, "service backup.db unregistered by the reloaded policy: " + rule)) == 1);
+    CHECK(b.r.service_count() == 1);
+    CHECK(service_names(b.list_services(C, 3)) == std::vector<std::string>{"other"});
+    CHECK(b.request(C, 4, "backup.db"));
+    CHECK(b.take() == packets{response_to(C, 4, "511 unknown service backup.db\n")});
+    // The other service and its session go on; the name is free for whoever may provide it.
+    CHECK(b.update(C, 2, "200\nstill"));
+    CHECK(b.take() == packets{update_to(P, other, "200\nstill")});
+    CHECK(b.builtin(P, 5, "register-service backup.db").code() == 504);
+    b.provide(P2, "backup.db");
+    CHECK(b.open_session(C, 6, "backup.db", P2) != 0);
+}
+
+TEST_CASE("a reloaded policy ends the sessions whose client may no longer call, and nothing else",
+          "[router][policy][reload]") {
+    broker b;
+    b.open({C, C2, P});
+    b.provide(P, "svc");
+    const std::uint32_t mine = b.open_session(C, 1, "svc", P);
+    const std::uint32_t theirs = b.open_session(C2, 1, "svc", P);
+    CHECK(b.builtin(C, 2, "echo").code() == 200);
+    // The same policy again revokes nothing.
+    CHECK(b.r.apply_policy(policy({"allow provide * *"}), b.out).sessions == 0);
+    CHECK(b.take().empty());
+
+    const std::string rule = "deny call svc uid=" + std::to_string(500 + C);
+    const auto revoked = b.r.apply_policy(policy({rule, "allow provide * *"}), b.out);
+    CHECK(revoked.services == 0);
+    CHECK(revoked.sessions == 1);
+    CHECK(sorted(b.take()) == sorted(packets{response_to(C, 1, "504 policy: " + rule + "\n"),
+                                             update_to(P, mine, "504 policy: " + rule + "\n")}));
+    CHECK(b.r.session_count() == 2);  // C2's session and C's echo
+    CHECK(b.update(C2, 1, "200\nhi"));
+    CHECK(b.update(C, 2, "200\necho"));
+    CHECK(b.take() == packets{update_to(P, theirs, "200\nhi"), response_to(C, 2, "200 OK\necho")});
+    CHECK(b.r.service_count() == 1);
 }
 
 TEST_CASE_METHOD(client_fixture,
