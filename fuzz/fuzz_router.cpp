@@ -9,6 +9,8 @@
 //             request line or code line built from a vocabulary, or raw bytes
 //   tick      the clock moves on and on_tick runs (sessions idle 50 ms are reaped)
 //   shutdown  shutdown_all
+//   reload    apply_policy with one of four policies (what the new policy
+//             refuses is revoked with 504; applying it again revokes nothing)
 // The router runs with small limits (max-payload 64: list-services answers are
 // chunked) and a policy with configured rules.
 //
@@ -75,6 +77,7 @@ jd::limits fuzz_limits() {
     lim.max_sessions_per_connection = 4;
     lim.max_sessions_per_uid = 6;
     lim.max_services_per_connection = 3;
+    lim.max_services_per_uid = 4;
     lim.session_idle_timeout_ms = 50;
     return lim;
 }
@@ -84,6 +87,16 @@ const std::vector<std::string> policy_rules = {
     "allow provide shared.* gid=100",
     "deny provide user.0.* *",
 };
+
+// What a reload may switch to: the start policy, and three that refuse some of
+// what it allowed (calls, built-ins, registrations by uid and by group).
+const std::array<std::vector<std::string>, 4> reload_policies = {{
+    policy_rules,
+    {"deny call svc* uid=1000", "deny call list-services *", "deny provide shared.* *",
+     "allow provide svc* *"},
+    {"deny call * gid=100", "deny provide * gid=100", "allow provide * *"},
+    {},
+}};
 
 struct identity {
     std::int32_t pid;
@@ -269,6 +282,17 @@ public:
         close_requested(sink);
     }
 
+    void reload(std::size_t which) {
+        if (trace) std::fprintf(stderr, "reload: policy %zu\n", which);
+        checking_sink sink(open_);
+        rt_.apply_policy(jd::policy(reload_policies[which]), sink);
+        FUZZ_CHECK(sink.to_close.empty());
+        // Whatever the new policy refuses is gone: applying it again revokes nothing.
+        checking_sink again(open_);
+        const auto r = rt_.apply_policy(jd::policy(reload_policies[which]), again);
+        FUZZ_CHECK(r.services == 0 && r.sessions == 0);
+    }
+
     void check_counts() const {
         FUZZ_CHECK(rt_.connection_count() == open_.size());
         // Each session has one client; a uid's sessions are bounded by both limits.
@@ -280,6 +304,7 @@ public:
             bound += std::min<std::size_t>(lim.max_sessions_per_uid, n * lim.max_sessions_per_connection);
         FUZZ_CHECK(rt_.session_count() <= bound);
         FUZZ_CHECK(rt_.service_count() <= open_.size() * lim.max_services_per_connection);
+        FUZZ_CHECK(rt_.service_count() <= conns_per_uid.size() * lim.max_services_per_uid);
         std::size_t sides = 0;
         for (const jd::conn_id c : open_) {
             FUZZ_CHECK(rt_.sessions_of(c) <= rt_.session_count());
@@ -328,6 +353,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             d.tick(in.ConsumeIntegralInRange<std::uint64_t>(0, 80));
         } else if (what == 3 && in.ConsumeIntegralInRange<int>(0, 7) == 0) {
             d.shutdown();
+        } else if (what == 4 && in.ConsumeIntegralInRange<int>(0, 3) == 0) {
+            d.reload(in.ConsumeIntegralInRange<std::size_t>(0, reload_policies.size() - 1));
         } else {
             const std::uint8_t type = make_type(in);
             const std::uint32_t id = make_id(in);
