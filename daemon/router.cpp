@@ -340,36 +340,38 @@ void router::forget_service(std::uint32_t slot) {
 router::revoked router::apply_policy(policy p, action_sink& out) {
     policy_ = std::move(p);
     revoked r;
-    // Registrations first: their sessions end with them.
+    // One pass over the registry: which slots' providers may no longer provide
+    // them (the rule that says so, or null). Slots of unregistered services
+    // still in use by sessions are judged too; only live ones are removed.
+    std::vector<const policy_rule*> refused(service_slots_.size(), nullptr);
     for (std::uint32_t slot = 0; slot < service_slots_.size(); ++slot) {
         const service_slot& sv = service_slots_[slot];
-        if (!sv.live) continue;
-        const conn_id provider = sv.provider;
-        connection& pconn = conns_.find(provider)->second;
-        const auto d = check_policy(pconn, policy_action::provide, sv.name);
+        if (!sv.live && sv.sessions == 0) continue;
+        const auto d = check_policy(conns_.find(sv.provider)->second, policy_action::provide, sv.name);
         if (d.allowed) continue;
-        const std::string why = "policy: " + d.rule->text;
-        out.diagnose(provider, "service " + sv.name + " unregistered by the reloaded " + why);
-        for (std::uint32_t s = 0; s < sessions_.size(); ++s) {
-            const session& ss = sessions_[s];
-            if (!ss.live || ss.provider != provider || ss.service != slot) continue;
-            end_session(s, code::perm_err, why, code::perm_err, why, out);
-            ++r.sessions;
-        }
-        std::erase(pconn.services, slot);
+        refused[slot] = d.rule;
+        if (!sv.live) continue;
+        out.diagnose(sv.provider,
+                     "service " + sv.name + " unregistered by the reloaded policy: " + d.rule->text);
+        std::erase(conns_.find(sv.provider)->second.services, slot);
         forget_service(slot);
         ++r.services;
     }
-    // Then sessions whose client may no longer call their service.
+    // One pass over the sessions: those of a refused provider, or whose client
+    // may no longer call their service, end with 504 to both sides.
     for (std::uint32_t s = 0; s < sessions_.size(); ++s) {
         const session& ss = sessions_[s];
         if (!ss.live || ss.provider == daemon_conn) continue;
         const std::string_view name = service_slots_[ss.service].name;
-        const auto d = check_policy(conns_.find(ss.client)->second, policy_action::call, name);
-        if (d.allowed) continue;
-        const std::string why = "policy: " + d.rule->text;
-        out.diagnose(ss.client, "session " + std::to_string(ss.client_id) + " to " +
-                                    std::string(name) + " ended by the reloaded " + why);
+        const policy_rule* rule = refused[ss.service];
+        if (!rule) {
+            const auto d = check_policy(conns_.find(ss.client)->second, policy_action::call, name);
+            if (d.allowed) continue;
+            rule = d.rule;
+        }
+        out.diagnose(ss.client, "session " + std::to_string(ss.client_id) + " to " + std::string(name) +
+                                    " ended by the reloaded policy: " + rule->text);
+        const std::string why = "policy: " + rule->text;
         end_session(s, code::perm_err, why, code::perm_err, why, out);
         ++r.sessions;
     }

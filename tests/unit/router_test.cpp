@@ -1315,6 +1315,25 @@ TEST_CASE("a reloaded policy removes the registrations it refuses and ends their
     CHECK(b.open_session(C, 6, "backup.db", P2) != 0);
 }
 
+TEST_CASE("a reloaded policy also ends the open sessions of a service already unregistered whose "
+          "provider it refuses", "[router][policy][reload]") {
+    broker b;
+    b.open({C, P});
+    b.provide(P, "old.svc");
+    const std::uint32_t pid = b.open_session(C, 1, "old.svc", P);
+    CHECK(b.builtin(P, 2, "unregister-service old.svc").code() == 200);
+    const std::string rule = "deny provide old.* *";
+    const auto revoked = b.r.apply_policy(policy({rule, "allow provide * *"}), b.out);
+    CHECK(revoked.services == 0);  // nothing registered to remove
+    CHECK(revoked.sessions == 1);
+    CHECK(sorted(b.take()) == sorted(packets{response_to(C, 1, "504 policy: " + rule + "\n"),
+                                             update_to(P, pid, "504 policy: " + rule + "\n")}));
+    CHECK(b.r.session_count() == 1);  // P's command session, a built-in: it stays
+    // The slot was freed with its last session: a new registration reuses it cleanly.
+    b.provide(P, "new.svc");
+    CHECK(b.open_session(C, 3, "new.svc", P) != 0);
+}
+
 TEST_CASE("a reloaded policy ends the sessions whose client may no longer call, and nothing else",
           "[router][policy][reload]") {
     broker b;
