@@ -182,8 +182,7 @@ TEST_CASE("call() stops collecting a chunked answer at 16 MiB: the provider gets
           "[lib][chunks][limits]") {
     temp_dir dir;
     daemon_process d(dir, {"--max-message", "67108864"});  // the library's bound comes first
-    raw_client provider(d.socket());
-    provider.register_service("endless");
+    raw_client provider = provider_of(d.socket(), "endless");
     auto answer = std::async(std::launch::async, [&] {
         junction::sync_client client(d.socket());
         return client.call("endless");

@@ -72,8 +72,7 @@ TEST_CASE("junctionctl call sends REQUEST '<service> args...', then each --updat
           "[junctionctl][call]") {
     temp_dir dir;
     daemon_process d(dir);
-    raw_client provider(d.socket());
-    provider.register_service("chat");
+    raw_client provider = provider_of(d.socket(), "chat");
 
     auto ctl = junctionctl_async(
         d, {"call", "chat", "a", "b", "--update", "200:ping", "--update", "301:[\"add\",2,40]"});
@@ -148,8 +147,7 @@ TEST_CASE("junctionctl call: a 4xx/5xx answer to an --update ends the call with 
           "[junctionctl][call][errors]") {
     temp_dir dir;
     daemon_process d(dir);
-    raw_client provider(d.socket());
-    provider.register_service("picky");
+    raw_client provider = provider_of(d.socket(), "picky");
 
     auto ctl =
         junctionctl_async(d, {"call", "picky", "--update", "200:bad", "--update", "200:more"});
@@ -170,8 +168,7 @@ TEST_CASE("junctionctl call: a session the service ends at once (103) cannot tak
           "[junctionctl][call][errors]") {
     temp_dir dir;
     daemon_process d(dir);
-    raw_client provider(d.socket());
-    provider.register_service("brief");
+    raw_client provider = provider_of(d.socket(), "brief");
 
     auto ctl = junctionctl_async(d, {"call", "brief", "--update", "200:x"});
     const packet req = provider.recv(due);
@@ -188,8 +185,7 @@ TEST_CASE("junctionctl call skips keep-alives (100) and reassembles a chunked re
           "[junctionctl][call][chunks]") {
     temp_dir dir;
     daemon_process d(dir);
-    raw_client provider(d.socket());
-    provider.register_service("big");
+    raw_client provider = provider_of(d.socket(), "big");
 
     auto ctl = junctionctl_async(d, {"call", "big", "--json"});
     const packet req = provider.recv(due);
@@ -215,8 +211,7 @@ TEST_CASE("junctionctl call sends an --update too long for one packet in 312 chu
           "[junctionctl][call][chunks]") {
     temp_dir dir;
     daemon_process d(dir);
-    raw_client provider(d.socket());
-    provider.register_service("sink");
+    raw_client provider = provider_of(d.socket(), "sink");
     const std::string text(70000, 'x');
 
     auto ctl = junctionctl_async(d, {"call", "sink", "--update", "200:" + text});
@@ -247,8 +242,7 @@ TEST_CASE("junctionctl call: a provider that never answers makes junctionctl exi
           "[junctionctl][call][timeout]") {
     temp_dir dir;
     daemon_process d(dir);
-    raw_client provider(d.socket());
-    provider.register_service("silent");
+    raw_client provider = provider_of(d.socket(), "silent");
 
     const auto start = clock::now();
     const auto r = junctionctl(d, {"call", "silent", "--timeout", "200"});
@@ -272,8 +266,7 @@ TEST_CASE("junctionctl call: the daemon dying mid-session is a lost connection, 
           "[junctionctl][call][errors]") {
     temp_dir dir;
     daemon_process d(dir);
-    raw_client provider(d.socket());
-    provider.register_service("doomed");
+    raw_client provider = provider_of(d.socket(), "doomed");
 
     auto ctl = junctionctl_async(d, {"call", "doomed"});
     CHECK(provider.recv(due).payload == "doomed");  // the session is open

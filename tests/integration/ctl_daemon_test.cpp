@@ -52,8 +52,7 @@ TEST_CASE("junctionctl list: a table row per service with provider pid, uid, gid
           "[junctionctl][list]") {
     temp_dir dir;
     daemon_process d(dir);
-    raw_client provider(d.socket());
-    provider.register_service("hello");
+    raw_client provider = provider_of(d.socket(), "hello");
     provider.register_service("world");
     raw_client client(d.socket());
     client.send(packet_type::request, 1001, "hello");
@@ -80,8 +79,7 @@ TEST_CASE("junctionctl list --json: the daemon's list-services JSON, with the se
           "[junctionctl][list][json]") {
     temp_dir dir;
     daemon_process d(dir);
-    raw_client provider(d.socket());
-    provider.register_service("hello");
+    raw_client provider = provider_of(d.socket(), "hello");
 
     for (const auto& args : {std::vector<std::string>{"list", "--json"},
                              std::vector<std::string>{"--json", "list"}}) {
@@ -114,8 +112,7 @@ TEST_CASE("junctionctl status: the socket, then daemon-info as 'key: value' line
           "[junctionctl][status]") {
     temp_dir dir;
     daemon_process d(dir);
-    raw_client provider(d.socket());
-    provider.register_service("hello");
+    raw_client provider = provider_of(d.socket(), "hello");
 
     const auto r = junctionctl(d, {"status"});
     INFO("stdout:\n" << r.out << "stderr:\n" << r.err);

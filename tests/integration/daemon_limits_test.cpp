@@ -72,8 +72,7 @@ TEST_CASE("sessions per connection: the REQUEST over the limit gets 517 and open
           "[daemon][limits]") {
     temp_dir dir;
     daemon_process d(dir, {"--max-sessions-per-connection", "3"});
-    raw_client provider(d.socket());
-    provider.register_service("svc");
+    raw_client provider = provider_of(d.socket(), "svc");
     raw_client client(d.socket());
 
     std::uint32_t provider_id[4] = {};
@@ -94,8 +93,7 @@ TEST_CASE("sessions per connection: the REQUEST over the limit gets 517 and open
     // provider serves 6 sessions and may still open its own.
     raw_client other(d.socket());
     for (std::uint32_t id = 1; id <= 3; ++id) {
-        other.send(packet_type::request, id, "svc other");
-        CHECK(provider.recv(due).payload == "svc other");
+        open_session(other, id, "svc other", provider);
     }
     provider.send(packet_type::request, 1, "echo mine");
     CHECK(next(provider) == response(1, "200 OK\nmine"));
@@ -103,16 +101,14 @@ TEST_CASE("sessions per connection: the REQUEST over the limit gets 517 and open
     // The client ends one session: a new one opens.
     client.send(packet_type::update, 2, "103\n");
     CHECK(next(provider) == update(provider_id[2], "103\n"));
-    client.send(packet_type::request, 4, "svc 4 again");
-    CHECK(provider.recv(due).payload == "svc 4 again");
+    open_session(client, 4, "svc 4 again", provider);
     client.send(packet_type::request, 6, "svc 6");
     CHECK(next(client) == response(6, "517 limit: sessions per connection (3)\n"));
 
     // The provider ends one: a new one opens.
     provider.send(packet_type::response, provider_id[3], "404 gone\n");
     CHECK(next(client) == response(3, "404 gone\n"));
-    client.send(packet_type::request, 6, "svc 6 again");
-    CHECK(provider.recv(due).payload == "svc 6 again");
+    open_session(client, 6, "svc 6 again", provider);
 }
 
 TEST_CASE("services per connection: the registration over the limit gets 517, after "
@@ -205,8 +201,7 @@ TEST_CASE("payload limit: a header with a longer length gets 517 on its id and t
           "[daemon][limits]") {
     temp_dir dir;
     daemon_process d(dir, {"--max-payload", "1000"});
-    raw_client provider(d.socket());
-    provider.register_service("svc");
+    raw_client provider = provider_of(d.socket(), "svc");
     raw_client client(d.socket());
 
     // Exactly at the limit: fine, both ways.
@@ -237,8 +232,7 @@ TEST_CASE("message limit: chunked (312) messages count per session and direction
           "[daemon][limits]") {
     temp_dir dir;
     daemon_process d(dir, {"--max-message", "65535"});
-    raw_client provider(d.socket());
-    provider.register_service("svc");
+    raw_client provider = provider_of(d.socket(), "svc");
     raw_client client(d.socket());
     // Two chunks of 40000 + 25535 payload bytes are exactly the limit; 40000 + 25536 is over.
     const std::string first = "312 HAS MORE\n" + std::string(40000 - 13, 'a');
@@ -246,22 +240,28 @@ TEST_CASE("message limit: chunked (312) messages count per session and direction
     const std::string last_over = "200 OK\n" + std::string(25536 - 7, 'c');
     REQUIRE(first.size() == 40000);
 
+    // One packet through the session, checked on arrival: RESPONSE down to the
+    // client, UPDATE up to the provider.
+    std::uint32_t y = 0;
+    auto down = [&](const std::string& payload) {
+        provider.send(packet_type::response, y, payload);
+        CHECK(next(client) == response(1, payload));
+    };
+    auto up = [&](const std::string& payload) {
+        client.send(packet_type::update, 1, payload);
+        CHECK(next(provider) == update(y, payload));
+    };
+
     SECTION("a RESPONSE message") {
-        client.send(packet_type::request, 1, "svc down");
-        const std::uint32_t y = provider.recv(due).id();
+        y = open_session(client, 1, "svc down", provider);
         for (int message = 0; message < 2; ++message) {  // the count starts again for each message
             INFO("message " << message);
-            provider.send(packet_type::response, y, first);
-            CHECK(next(client) == response(1, first));
-            client.send(packet_type::update, 1, "302 MORE\n");
-            CHECK(next(provider) == update(y, "302 MORE\n"));
-            provider.send(packet_type::response, y, last_fits);
-            CHECK(next(client) == response(1, last_fits));
+            down(first);
+            up("302 MORE\n");
+            down(last_fits);
         }
-        provider.send(packet_type::response, y, first);
-        CHECK(next(client) == response(1, first));
-        client.send(packet_type::update, 1, "302 MORE\n");
-        CHECK(next(provider) == update(y, "302 MORE\n"));
+        down(first);
+        up("302 MORE\n");
         provider.send(packet_type::response, y, last_over);
         CHECK(next(client) == response(1, "517 limit: message size\n"));
         CHECK(next(provider) == update(y, "517 limit: message size\n"));
@@ -269,21 +269,15 @@ TEST_CASE("message limit: chunked (312) messages count per session and direction
         CHECK(next(client) == response(1, "102 no such session\n"));
     }
     SECTION("an UPDATE message") {
-        client.send(packet_type::request, 1, "svc up");
-        const std::uint32_t y = provider.recv(due).id();
+        y = open_session(client, 1, "svc up", provider);
         for (int message = 0; message < 2; ++message) {
             INFO("message " << message);
-            client.send(packet_type::update, 1, first);
-            CHECK(next(provider) == update(y, first));
-            provider.send(packet_type::response, y, "302 MORE\n");
-            CHECK(next(client) == response(1, "302 MORE\n"));
-            client.send(packet_type::update, 1, last_fits);
-            CHECK(next(provider) == update(y, last_fits));
+            up(first);
+            down("302 MORE\n");
+            up(last_fits);
         }
-        client.send(packet_type::update, 1, first);
-        CHECK(next(provider) == update(y, first));
-        provider.send(packet_type::response, y, "302 MORE\n");
-        CHECK(next(client) == response(1, "302 MORE\n"));
+        up(first);
+        down("302 MORE\n");
         client.send(packet_type::update, 1, last_over);
         CHECK(next(client) == response(1, "517 limit: message size\n"));
         CHECK(next(provider) == update(y, "517 limit: message size\n"));
@@ -291,16 +285,11 @@ TEST_CASE("message limit: chunked (312) messages count per session and direction
         CHECK(next(provider) == update(y, "102 no such session\n"));
     }
     SECTION("both directions of one session count separately") {
-        client.send(packet_type::request, 1, "svc both");
-        const std::uint32_t y = provider.recv(due).id();
-        provider.send(packet_type::response, y, first);
-        CHECK(next(client) == response(1, first));
-        client.send(packet_type::update, 1, first);
-        CHECK(next(provider) == update(y, first));
-        provider.send(packet_type::response, y, last_fits);
-        CHECK(next(client) == response(1, last_fits));
-        client.send(packet_type::update, 1, last_fits);
-        CHECK(next(provider) == update(y, last_fits));
+        y = open_session(client, 1, "svc both", provider);
+        down(first);
+        up(first);
+        down(last_fits);
+        up(last_fits);
     }
     expect_nothing_queued(client);
     expect_nothing_queued(provider);
@@ -314,15 +303,12 @@ TEST_CASE("slow reader: a client that never reads while its provider floods it i
     constexpr long max_queued = 1 << 20;
     temp_dir dir;
     daemon_process d(dir, {"--max-queued-bytes", std::to_string(max_queued)});
-    raw_client provider(d.socket());
-    provider.register_service("svc");
+    raw_client provider = provider_of(d.socket(), "svc");
     set_send_timeout(provider, due);  // if the daemon stopped reading the provider, fail, don't hang
     raw_client other(d.socket());
-    other.send(packet_type::request, 1, "svc other");
-    const std::uint32_t other_y = provider.recv(due).id();
+    const std::uint32_t other_y = open_session(other, 1, "svc other", provider);
     raw_client sleeper(d.socket());
-    sleeper.send(packet_type::request, 1, "svc sleeper");
-    const std::uint32_t sleeper_y = provider.recv(due).id();
+    const std::uint32_t sleeper_y = open_session(sleeper, 1, "svc sleeper", provider);
 
     const long baseline = d.rss_kib();
     REQUIRE(baseline > 0);
@@ -373,8 +359,7 @@ TEST_CASE("slow reader: a provider that never reads while a client floods it wit
     constexpr long max_queued = 1 << 20;
     temp_dir dir;
     daemon_process d(dir, {"--max-queued-bytes", std::to_string(max_queued)});
-    raw_client provider(d.socket());
-    provider.register_service("svc");
+    raw_client provider = provider_of(d.socket(), "svc");
     raw_client client(d.socket());
     set_send_timeout(client, due);
     client.send(packet_type::request, 1, "svc flood");

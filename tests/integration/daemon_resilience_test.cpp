@@ -18,7 +18,6 @@
 #include <map>
 #include <mutex>
 #include <set>
-#include <sstream>
 #include <string>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -69,8 +68,7 @@ void answer(raw_client& conn, const packet& p) {
 class forked_provider {
 public:
     forked_provider(const std::string& socket, std::string_view service) {
-        raw_client conn(socket);
-        conn.register_service(service);
+        raw_client conn = provider_of(socket, service);
         pid_ = ::fork();
         if (pid_ < 0) throw std::runtime_error("fork failed");
         if (pid_ == 0) serve(conn);
@@ -173,11 +171,14 @@ long service_sessions(raw_client& c, std::uint32_t id, std::string_view service)
     return -1;
 }
 
-std::string slurp(const std::string& path) {
-    std::ifstream in(path);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
+// Leaves a stale socket file at `path`: bound, then closed, so nobody listens on it.
+void bind_and_close(const std::string& path) {
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    ::close(fd);
 }
 
 struct stat lstat_of(const std::string& path) {
@@ -254,8 +255,7 @@ TEST_CASE("provider killed mid-session: every client gets RESPONSE 515 promptly,
     temp_dir dir;
     daemon_process d(dir);
     forked_provider victim(d.socket(), "victim");
-    raw_client steady_provider(d.socket());
-    steady_provider.register_service("steady");
+    raw_client steady_provider = provider_of(d.socket(), "steady");
 
     constexpr int n_clients = 5, per_client = 4;
     std::vector<raw_client> clients;
@@ -299,8 +299,7 @@ TEST_CASE("client killed mid-session: the provider gets UPDATE 515 for each of i
           "[daemon][resilience][peer-down]") {
     temp_dir dir;
     daemon_process d(dir);
-    raw_client provider(d.socket());
-    provider.register_service("svc");
+    raw_client provider = provider_of(d.socket(), "svc");
 
     // The doomed client: a forked child that opens three sessions and waits to be killed.
     const pid_t child = ::fork();
@@ -354,8 +353,7 @@ TEST_CASE("garbage bytes on one connection: that connection gets 508 and is clos
           "[daemon][resilience][garbage]") {
     temp_dir dir;
     daemon_process d(dir);
-    raw_client provider(d.socket());
-    provider.register_service("svc");
+    raw_client provider = provider_of(d.socket(), "svc");
     raw_client client(d.socket());
     client.send(packet_type::request, 1001, "svc keep");
     const packet kept = provider.recv(due);
@@ -428,14 +426,7 @@ TEST_CASE("a second daemon on the same socket refuses to start with a clear mess
 TEST_CASE("a stale socket file (bound, then closed) is replaced", "[daemon][resilience][socket]") {
     temp_dir dir;
     const std::string path = dir.file("junction.sock");
-    {
-        const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        sockaddr_un addr{};
-        addr.sun_family = AF_UNIX;
-        std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
-        REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-        ::close(fd);
-    }
+    bind_and_close(path);
     const struct stat stale = lstat_of(path);
     REQUIRE(S_ISSOCK(stale.st_mode));
     REQUIRE_FALSE(socket_accepts(path));
@@ -468,12 +459,7 @@ TEST_CASE("a regular file, directory or symlink at the socket path makes the dae
     } else if (kind == "dangling symlink") {
         REQUIRE(::symlink(target.c_str(), path.c_str()) == 0);
     } else {
-        const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        sockaddr_un addr{};
-        addr.sun_family = AF_UNIX;
-        std::strncpy(addr.sun_path, target.c_str(), sizeof addr.sun_path - 1);
-        REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-        ::close(fd);
+        bind_and_close(target);
         REQUIRE(::symlink(target.c_str(), path.c_str()) == 0);
     }
     const struct stat before = lstat_of(path);
@@ -490,7 +476,7 @@ TEST_CASE("a regular file, directory or symlink at the socket path makes the dae
     CHECK(after.st_ino == before.st_ino);
     CHECK((after.st_mode & S_IFMT) == (before.st_mode & S_IFMT));
     CHECK(after.st_mtime == before.st_mtime);
-    if (kind == "regular file") CHECK(slurp(path) == "precious\n");
+    if (kind == "regular file") CHECK(read_file(path) == "precious\n");
     if (S_ISLNK(before.st_mode)) {
         char buf[4096];
         const ssize_t n = ::readlink(path.c_str(), buf, sizeof buf);
@@ -503,7 +489,7 @@ TEST_CASE("a regular file, directory or symlink at the socket path makes the dae
         CHECK(target_after.st_ino == target_before.st_ino);
         CHECK((target_after.st_mode & S_IFMT) == (target_before.st_mode & S_IFMT));
     }
-    if (kind == "symlink to a file") CHECK(slurp(target) == "precious\n");
+    if (kind == "symlink to a file") CHECK(read_file(target) == "precious\n");
 }
 
 // --- §6.5 Shutdown ------------------------------------------------------------------------
@@ -515,8 +501,7 @@ TEST_CASE("SIGTERM or SIGINT with open sessions: both sides get 500, the daemon 
     INFO("signal " << signo);
     temp_dir dir;
     daemon_process d(dir);
-    raw_client provider(d.socket());
-    provider.register_service("svc");
+    raw_client provider = provider_of(d.socket(), "svc");
     raw_client client(d.socket());
     std::set<std::uint32_t> provider_ids;
     for (std::uint32_t id : {1001u, 1002u}) {
@@ -556,11 +541,9 @@ TEST_CASE("SIGTERM with a client that never reads: the daemon still exits 0 with
           "[daemon][resilience][shutdown]") {
     temp_dir dir;
     daemon_process d(dir, {"--shutdown-timeout-ms", "300"});
-    raw_client provider(d.socket());
-    provider.register_service("svc");
+    raw_client provider = provider_of(d.socket(), "svc");
     raw_client sleeper(d.socket());
-    sleeper.send(packet_type::request, 1, "svc");
-    const std::uint32_t y = provider.recv(due).id();
+    const std::uint32_t y = open_session(sleeper, 1, "svc", provider);
     raw_client client(d.socket());
     client.send(packet_type::request, 1, "echo awake");
     CHECK(next(client) == response(1, "200 OK\nawake"));

@@ -30,8 +30,7 @@ TEST_CASE("150 clients opening and closing around one provider: each gets its ow
           "[daemon][routing]") {
     temp_dir dir;
     daemon_process d(dir);
-    raw_client provider(d.socket());
-    provider.register_service("svc");
+    raw_client provider = provider_of(d.socket(), "svc");
 
     std::vector<std::optional<raw_client>> clients;
     std::map<std::uint32_t, std::size_t> served;  // provider-side session id -> client index

@@ -47,26 +47,26 @@ std::string raw_header(std::uint8_t version, std::uint8_t type, std::uint16_t le
     return h;
 }
 
-// Client opens `line` with `id`; returns the id the provider sees, after checking that the
-// provider got the REQUEST with the payload unchanged.
-std::uint32_t open_session(raw_client& client, std::uint32_t id, std::string_view line,
-                           raw_client& provider) {
-    client.send(packet_type::request, id, line);
-    const packet req = provider.recv(due);
-    CHECK(req.type() == 2);
-    CHECK(req.payload == line);
-    return req.id();
-}
+// The setup of the tests about one connection: a daemon with its defaults and raw client `c`.
+struct daemon_fixture {
+    temp_dir dir;
+    daemon_process d{dir};
+    raw_client c{d.socket()};
+};
 
-// The next packet on `c` must be `type` on `id` carrying `code`; returned for more checks.
-packet expect_code(raw_client& c, packet_type type, std::uint32_t id, int code) {
-    const packet p = c.recv(due);
-    INFO("payload: " << p.payload);
-    CHECK(p.type() == static_cast<int>(type));
-    CHECK(p.id() == id);
-    CHECK(p.code() == code);
-    return p;
-}
+// The setup of most routing tests: a daemon with its defaults, a raw provider
+// serving "hello", and a raw client.
+struct hello_fixture {
+    temp_dir dir;
+    daemon_process d{dir};
+    raw_client provider = provider_of(d.socket(), "hello");
+    raw_client client{d.socket()};
+};
+
+// The same with the client's session 1001 open; `y` is the id the provider sees.
+struct hello_session_fixture : hello_fixture {
+    std::uint32_t y = open_session(client, 1001, "hello", provider);
+};
 
 // The JSON content of the next packet on `c`, which must be RESPONSE `id` "200 OK".
 boost::json::object builtin_json(raw_client& c, std::uint32_t id) {
@@ -82,14 +82,9 @@ boost::json::object builtin_json(raw_client& c, std::uint32_t id) {
 
 // --- §4 Routing --------------------------------------------------------------------
 
-TEST_CASE("routing: ids are rewritten both ways, payloads are forwarded byte for byte",
-          "[daemon][wire][routing]") {
-    temp_dir dir;
-    daemon_process d(dir);
-    raw_client provider(d.socket());
-    provider.register_service("hello");
-    raw_client client(d.socket());
-
+TEST_CASE_METHOD(hello_fixture,
+                 "routing: ids are rewritten both ways, payloads are forwarded byte for byte",
+                 "[daemon][wire][routing]") {
     // The spec's example exchange, byte for byte: the daemon picks 1 on P.
     client.send_raw(bytes("\x01\x02\x00\x09\x00\x00\x03\xe9hello a b"));
     CHECK(next(provider) == "01 02 00 09 00 00 00 01 68 65 6c 6c 6f 20 61 20 62");
@@ -134,8 +129,7 @@ TEST_CASE("routing: a provider never sees client ids: two clients using id 1001 
           "[daemon][wire][routing]") {
     temp_dir dir;
     daemon_process d(dir);
-    raw_client provider(d.socket());
-    provider.register_service("hello");
+    raw_client provider = provider_of(d.socket(), "hello");
     raw_client alice(d.socket());
     raw_client bob(d.socket());
 
@@ -163,14 +157,9 @@ TEST_CASE("routing: a provider never sees client ids: two clients using id 1001 
     expect_nothing_queued(alice);
 }
 
-TEST_CASE("routing: the ids a connection uses as master and as slave are separate spaces",
-          "[daemon][wire][routing]") {
-    temp_dir dir;
-    daemon_process d(dir);
-    raw_client provider(d.socket());
-    provider.register_service("hello");
-    raw_client client(d.socket());
-
+TEST_CASE_METHOD(hello_fixture,
+                 "routing: the ids a connection uses as master and as slave are separate spaces",
+                 "[daemon][wire][routing]") {
     const std::uint32_t y = open_session(client, 1001, "hello", provider);
     REQUIRE(y == 1);
     // The provider opens its own session with id 1, as master, while it serves id 1 as slave.
@@ -188,8 +177,7 @@ TEST_CASE("routing: a connection may call a service it provides itself, as maste
           "[daemon][wire][routing]") {
     temp_dir dir;
     daemon_process d(dir);
-    raw_client self(d.socket());
-    self.register_service("loop");
+    raw_client self = provider_of(d.socket(), "loop");
 
     self.send(packet_type::request, 1, "loop back");
     CHECK(next(self) == request(1, "loop back"));  // as slave, id 1 from the daemon's counter
@@ -203,15 +191,9 @@ TEST_CASE("routing: a connection may call a service it provides itself, as maste
     CHECK(next(self) == update(1, "102 no such session\n"));
 }
 
-TEST_CASE("unregister-service: open sessions of the service go on, new REQUESTs get 511",
-          "[daemon][wire][routing]") {
-    temp_dir dir;
-    daemon_process d(dir);
-    raw_client provider(d.socket());
-    provider.register_service("hello");
-    raw_client client(d.socket());
-    const std::uint32_t y = open_session(client, 1001, "hello", provider);
-
+TEST_CASE_METHOD(hello_session_fixture,
+                 "unregister-service: open sessions of the service go on, new REQUESTs get 511",
+                 "[daemon][wire][routing]") {
     provider.send(packet_type::request, 5, "unregister-service hello");
     CHECK(next(provider) == response(5, "200 OK\n"));
     provider.send(packet_type::response, y, "200 OK\nstill serving");
@@ -222,8 +204,7 @@ TEST_CASE("unregister-service: open sessions of the service go on, new REQUESTs 
     client.send(packet_type::request, 1002, "hello");
     CHECK(next(client) == response(1002, "511 unknown service hello\n"));
     // The name is free for someone else, while the old session is still open.
-    raw_client successor(d.socket());
-    successor.register_service("hello");
+    raw_client successor = provider_of(d.socket(), "hello");
     client.send(packet_type::request, 1003, "hello new");
     CHECK(next(successor) == request(1, "hello new"));
     provider.send(packet_type::response, y, "200 OK\nold one");
@@ -232,18 +213,13 @@ TEST_CASE("unregister-service: open sessions of the service go on, new REQUESTs 
 
 // --- §3.3 The end of a session ----------------------------------------------------------
 
-TEST_CASE("session end: 103 or any 4xx/5xx from the client is delivered and ends the session, "
-          "later packets get 102",
-          "[daemon][wire][session]") {
+TEST_CASE_METHOD(hello_session_fixture,
+                 "session end: 103 or any 4xx/5xx from the client is delivered and ends the session, "
+                 "later packets get 102",
+                 "[daemon][wire][session]") {
     const std::string ending = GENERATE(as<std::string>{}, "103\n", "103 done\n", "400 bad\n",
                                         "404\n", "500 gone\n", "599\n");
     INFO("client ends with " << ending);
-    temp_dir dir;
-    daemon_process d(dir);
-    raw_client provider(d.socket());
-    provider.register_service("hello");
-    raw_client client(d.socket());
-    const std::uint32_t y = open_session(client, 1001, "hello", provider);
 
     client.send(packet_type::update, 1001, ending);
     CHECK(next(provider) == update(y, ending));
@@ -258,18 +234,13 @@ TEST_CASE("session end: 103 or any 4xx/5xx from the client is delivered and ends
     CHECK(next(provider) == request(2, "hello again"));
 }
 
-TEST_CASE("session end: 103 or any 4xx/5xx from the provider is delivered and ends the session, "
-          "later packets get 102",
-          "[daemon][wire][session]") {
+TEST_CASE_METHOD(hello_session_fixture,
+                 "session end: 103 or any 4xx/5xx from the provider is delivered and ends the session, "
+                 "later packets get 102",
+                 "[daemon][wire][session]") {
     const std::string ending =
         GENERATE(as<std::string>{}, "103\n", "401 no\n", "499\n", "503 bad args\n", "515\n");
     INFO("provider ends with " << ending);
-    temp_dir dir;
-    daemon_process d(dir);
-    raw_client provider(d.socket());
-    provider.register_service("hello");
-    raw_client client(d.socket());
-    const std::uint32_t y = open_session(client, 1001, "hello", provider);
 
     provider.send(packet_type::response, y, ending);
     CHECK(next(client) == response(1001, ending));
@@ -280,15 +251,9 @@ TEST_CASE("session end: 103 or any 4xx/5xx from the provider is delivered and en
     CHECK(next(provider) == update(y, "102 no such session\n"));
 }
 
-TEST_CASE("session end: codes 1xx-3xx other than 103 do not end a session",
-          "[daemon][wire][session]") {
-    temp_dir dir;
-    daemon_process d(dir);
-    raw_client provider(d.socket());
-    provider.register_service("hello");
-    raw_client client(d.socket());
-    const std::uint32_t y = open_session(client, 1001, "hello", provider);
-
+TEST_CASE_METHOD(hello_session_fixture,
+                 "session end: codes 1xx-3xx other than 103 do not end a session",
+                 "[daemon][wire][session]") {
     for (const std::string_view payload : {"100\n", "101\n", "200\n", "301\n", "302\n", "312\n", "399\n"}) {
         INFO("payload " << payload);
         provider.send(packet_type::response, y, payload);
@@ -300,13 +265,10 @@ TEST_CASE("session end: codes 1xx-3xx other than 103 do not end a session",
 
 // --- §6.1 Unknown sessions ----------------------------------------------------------------
 
-TEST_CASE("unknown session: UPDATE gets RESPONSE 102, RESPONSE gets UPDATE 102, "
-          "late ending packets get no answer",
-          "[daemon][wire][session]") {
-    temp_dir dir;
-    daemon_process d(dir);
-    raw_client c(d.socket());
-
+TEST_CASE_METHOD(daemon_fixture,
+                 "unknown session: UPDATE gets RESPONSE 102, RESPONSE gets UPDATE 102, "
+                 "late ending packets get no answer",
+                 "[daemon][wire][session]") {
     c.send(packet_type::update, 4242, "200\nanyone?");
     CHECK(next(c) == response(4242, "102 no such session\n"));
     c.send(packet_type::response, 4242, "200 OK\nanyone?");
@@ -320,16 +282,10 @@ TEST_CASE("unknown session: UPDATE gets RESPONSE 102, RESPONSE gets UPDATE 102, 
     expect_nothing_queued(c);
 }
 
-TEST_CASE("unknown session: a late 103 from the client after the provider ended the session "
-          "reaches nobody",
-          "[daemon][wire][session]") {
-    temp_dir dir;
-    daemon_process d(dir);
-    raw_client provider(d.socket());
-    provider.register_service("hello");
-    raw_client client(d.socket());
-    const std::uint32_t y = open_session(client, 1001, "hello", provider);
-
+TEST_CASE_METHOD(hello_session_fixture,
+                 "unknown session: a late 103 from the client after the provider ended the session "
+                 "reaches nobody",
+                 "[daemon][wire][session]") {
     // Both sides end the session at the same time.
     provider.send(packet_type::response, y, "404 not found\n");
     client.send(packet_type::update, 1001, "103\n");
@@ -340,13 +296,8 @@ TEST_CASE("unknown session: a late 103 from the client after the provider ended 
 
 // --- §3.1, §6.2 Session ids -------------------------------------------------------------------
 
-TEST_CASE("REQUEST with id 0 is answered 503 on id 0 and opens no session", "[daemon][wire][ids]") {
-    temp_dir dir;
-    daemon_process d(dir);
-    raw_client provider(d.socket());
-    provider.register_service("hello");
-    raw_client client(d.socket());
-
+TEST_CASE_METHOD(hello_fixture,
+                 "REQUEST with id 0 is answered 503 on id 0 and opens no session", "[daemon][wire][ids]") {
     client.send(packet_type::request, 0, "hello");
     CHECK(next(client) == response(0, "503 session id 0 is not allowed\n"));
     client.send(packet_type::request, 0, "echo x");
@@ -357,12 +308,8 @@ TEST_CASE("REQUEST with id 0 is answered 503 on id 0 and opens no session", "[da
     expect_nothing_queued(client);  // and the connection is still open
 }
 
-TEST_CASE("id 0xFFFFFFFF works as an ordinary session id", "[daemon][wire][ids]") {
-    temp_dir dir;
-    daemon_process d(dir);
-    raw_client provider(d.socket());
-    provider.register_service("hello");
-    raw_client client(d.socket());
+TEST_CASE_METHOD(hello_fixture,
+                 "id 0xFFFFFFFF works as an ordinary session id", "[daemon][wire][ids]") {
     constexpr std::uint32_t max_id = 0xFFFFFFFF;
 
     const std::uint32_t y = open_session(client, max_id, "hello", provider);
@@ -379,14 +326,10 @@ TEST_CASE("id 0xFFFFFFFF works as an ordinary session id", "[daemon][wire][ids]"
     CHECK(next(client) == response(max_id, "200 OK\ntop"));
 }
 
-TEST_CASE("reusing an open id: the client gets 503, the open session ends, its provider gets "
-          "UPDATE 503",
-          "[daemon][wire][ids]") {
-    temp_dir dir;
-    daemon_process d(dir);
-    raw_client provider(d.socket());
-    provider.register_service("hello");
-    raw_client client(d.socket());
+TEST_CASE_METHOD(hello_fixture,
+                 "reusing an open id: the client gets 503, the open session ends, its provider gets "
+                 "UPDATE 503",
+                 "[daemon][wire][ids]") {
     const std::uint32_t y = open_session(client, 1001, "hello first", provider);
 
     client.send(packet_type::request, 1001, "hello second");
@@ -405,7 +348,8 @@ TEST_CASE("reusing an open id: the client gets 503, the open session ends, its p
 
 // --- §2.1, §6.2 Bad REQUEST lines ------------------------------------------------------------------
 
-TEST_CASE("bad request lines are answered 503 and open no session", "[daemon][wire][request]") {
+TEST_CASE_METHOD(hello_fixture,
+                 "bad request lines are answered 503 and open no session", "[daemon][wire][request]") {
     using line_and_answer = std::pair<std::string, std::string>;
     const auto [line, answer] = GENERATE(
         line_and_answer{"", "503 empty request\n"},
@@ -430,11 +374,6 @@ TEST_CASE("bad request lines are answered 503 and open no session", "[daemon][wi
         line_and_answer{"h\xc3\xa9llo", "503 invalid service name\n"},
         line_and_answer{std::string(129, 'a'), "503 invalid service name\n"});
     INFO("request line (hex): " << hex(line));
-    temp_dir dir;
-    daemon_process d(dir);
-    raw_client provider(d.socket());
-    provider.register_service("hello");
-    raw_client client(d.socket());
 
     client.send(packet_type::request, 1001, line);
     CHECK(next(client) == response(1001, answer));
@@ -450,8 +389,7 @@ TEST_CASE("request lines: one trailing NUL, tabs, UTF-8 arguments and a 128-byte
     temp_dir dir;
     daemon_process d(dir);
     const std::string long_name = "A" + std::string(126, 'z') + "9";
-    raw_client provider(d.socket());
-    provider.register_service("hello");
+    raw_client provider = provider_of(d.socket(), "hello");
     provider.register_service("a.b_c:d-9");
     provider.register_service(long_name);
     raw_client client(d.socket());
@@ -481,8 +419,7 @@ TEST_CASE("REQUEST for an unknown service is answered 511 and opens no session",
     CHECK(next(client) == response(1001, "102 no such session\n"));
 
     // A service whose provider unregistered it is unknown too.
-    raw_client provider(d.socket());
-    provider.register_service("gone");
+    raw_client provider = provider_of(d.socket(), "gone");
     provider.send(packet_type::request, 5, "unregister-service gone");
     CHECK(next(provider) == response(5, "200 OK\n"));
     client.send(packet_type::request, 1002, "gone");
@@ -491,17 +428,12 @@ TEST_CASE("REQUEST for an unknown service is answered 511 and opens no session",
 
 // --- §2.2, §6.3 Bad code lines ------------------------------------------------------------------
 
-TEST_CASE("malformed UPDATE code line: 506 to both sides, session over, connections open",
-          "[daemon][wire][codeline]") {
+TEST_CASE_METHOD(hello_session_fixture,
+                 "malformed UPDATE code line: 506 to both sides, session over, connections open",
+                 "[daemon][wire][codeline]") {
     const std::string bad = GENERATE(as<std::string>{}, "", "200", "20", "abc\n", "99\n", "099\n",
                                      "000\n", "600\n", "2000\n", "200x\n", "20a\n", " 200\n");
     INFO("UPDATE payload (hex): " << hex(bad));
-    temp_dir dir;
-    daemon_process d(dir);
-    raw_client provider(d.socket());
-    provider.register_service("hello");
-    raw_client client(d.socket());
-    const std::uint32_t y = open_session(client, 1001, "hello", provider);
 
     client.send(packet_type::update, 1001, bad);
     const packet to_client = client.recv(due);
@@ -517,17 +449,12 @@ TEST_CASE("malformed UPDATE code line: 506 to both sides, session over, connecti
     expect_nothing_queued(provider);
 }
 
-TEST_CASE("malformed RESPONSE code line: 507 to both sides, session over, connections open",
-          "[daemon][wire][codeline]") {
+TEST_CASE_METHOD(hello_session_fixture,
+                 "malformed RESPONSE code line: 507 to both sides, session over, connections open",
+                 "[daemon][wire][codeline]") {
     const std::string bad = GENERATE(as<std::string>{}, "", "200", "200 OK", "abc\n", "99\n",
                                      "099\n", "600 x\n", "2000\n", "200-OK\n", "OK 200\n");
     INFO("RESPONSE payload (hex): " << hex(bad));
-    temp_dir dir;
-    daemon_process d(dir);
-    raw_client provider(d.socket());
-    provider.register_service("hello");
-    raw_client client(d.socket());
-    const std::uint32_t y = open_session(client, 1001, "hello", provider);
 
     provider.send(packet_type::response, y, bad);
     const packet to_provider = provider.recv(due);
@@ -552,8 +479,7 @@ TEST_CASE("reserved or undefined packet type: RESPONSE 505 on the header's id, t
     INFO("packet type " << type);
     temp_dir dir;
     daemon_process d(dir);
-    raw_client provider(d.socket());
-    provider.register_service("hello");
+    raw_client provider = provider_of(d.socket(), "hello");
     raw_client bystander(d.socket());
     const std::uint32_t y = open_session(bystander, 7, "hello", provider);
     raw_client c(d.socket());
@@ -608,40 +534,30 @@ TEST_CASE("version other than 1: RESPONSE 508 on the header's id, then the conne
     }, due));
 }
 
-TEST_CASE("a reserved packet type is judged on the header alone: RESPONSE 505 before the "
-          "payload arrives",
-          "[daemon][wire][header]") {
+TEST_CASE_METHOD(daemon_fixture,
+                 "a reserved packet type is judged on the header alone: RESPONSE 505 before the "
+                 "payload arrives",
+                 "[daemon][wire][header]") {
     // §1.1: "a header the daemon cannot accept ends the connection". The type is part of
     // the header, so the daemon need not (and should not) wait for a payload it will discard.
-    temp_dir dir;
-    daemon_process d(dir);
-    raw_client c(d.socket());
     c.send_raw(raw_header(1, 5, 1000, 42) + "only part of the payload");
     CHECK(next(c) == response(42, "505 reserved packet type 5\n"));
     CHECK(c.wait_closed(due));
 }
 
-TEST_CASE("a header is judged as soon as it is complete: version 2 with a payload that never "
-          "comes is answered 508",
-          "[daemon][wire][header]") {
-    temp_dir dir;
-    daemon_process d(dir);
-    raw_client c(d.socket());
+TEST_CASE_METHOD(daemon_fixture,
+                 "a header is judged as soon as it is complete: version 2 with a payload that never "
+                 "comes is answered 508",
+                 "[daemon][wire][header]") {
     c.send_raw(raw_header(2, 2, 1000, 77));
     CHECK(next(c) == response(77, "508 version mismatch: got 2, speak 1\n"));
     CHECK(c.wait_closed(due));
 }
 
-TEST_CASE("a frame cut short by EOF (length larger than what follows) is dropped, the daemon "
-          "stays up and serves the others",
-          "[daemon][wire][header]") {
-    temp_dir dir;
-    daemon_process d(dir);
-    raw_client provider(d.socket());
-    provider.register_service("hello");
-    raw_client client(d.socket());
-    const std::uint32_t y = open_session(client, 1001, "hello", provider);
-
+TEST_CASE_METHOD(hello_session_fixture,
+                 "a frame cut short by EOF (length larger than what follows) is dropped, the daemon "
+                 "stays up and serves the others",
+                 "[daemon][wire][header]") {
     for (const std::string& cut : {raw_header(1, 2, 100, 9) + "hello", raw_header(1, 4, 65535, 9),
                                    std::string("\x01\x02\x00", 3), raw_header(1, 3, 10, 1)}) {
         raw_client c(d.socket());
@@ -651,8 +567,7 @@ TEST_CASE("a frame cut short by EOF (length larger than what follows) is dropped
     }
     {
         // The same, by the provider of an open session: a frame half sent, then gone.
-        raw_client p2(d.socket());
-        p2.register_service("half");
+        raw_client p2 = provider_of(d.socket(), "half");
         raw_client c2(d.socket());
         const std::uint32_t y2 = open_session(c2, 3, "half", p2);
         p2.send_raw(encode(packet_type::response, y2, "200 OK\nwhole").substr(0, 12));
@@ -668,11 +583,9 @@ TEST_CASE("a frame cut short by EOF (length larger than what follows) is dropped
     CHECK(next(late) == response(1, "200 OK\nnew"));
 }
 
-TEST_CASE("a bad header arriving one byte at a time is still answered 508 and closed",
-          "[daemon][wire][header]") {
-    temp_dir dir;
-    daemon_process d(dir);
-    raw_client c(d.socket());
+TEST_CASE_METHOD(daemon_fixture,
+                 "a bad header arriving one byte at a time is still answered 508 and closed",
+                 "[daemon][wire][header]") {
     const std::string bytes_in = encode(packet_type::request, 1, "echo ok") + raw_header(3, 2, 0, 9);
     for (const char b : bytes_in) c.send_raw(std::string_view(&b, 1));
     CHECK(next(c) == response(1, "200 OK\nok"));
@@ -680,10 +593,8 @@ TEST_CASE("a bad header arriving one byte at a time is still answered 508 and cl
     CHECK(c.wait_closed(due));
 }
 
-TEST_CASE("frames may arrive one byte at a time", "[daemon][wire][header]") {
-    temp_dir dir;
-    daemon_process d(dir);
-    raw_client c(d.socket());
+TEST_CASE_METHOD(daemon_fixture,
+                 "frames may arrive one byte at a time", "[daemon][wire][header]") {
     const std::string bytes = encode(packet_type::request, 1, "echo slowly") +
                               encode(packet_type::update, 1, "200\nbit by bit");
     for (const char b : bytes) c.send_raw(std::string_view(&b, 1));
@@ -693,13 +604,10 @@ TEST_CASE("frames may arrive one byte at a time", "[daemon][wire][header]") {
 
 // --- §7 Built-in services ---------------------------------------------------------------------
 
-TEST_CASE("echo answers 200 OK with the args as sent after the first run of separators, and "
-          "each later non-ending UPDATE with its content",
-          "[daemon][wire][builtin]") {
-    temp_dir dir;
-    daemon_process d(dir);
-    raw_client c(d.socket());
-
+TEST_CASE_METHOD(daemon_fixture,
+                 "echo answers 200 OK with the args as sent after the first run of separators, and "
+                 "each later non-ending UPDATE with its content",
+                 "[daemon][wire][builtin]") {
     c.send(packet_type::request, 1001, "echo hello world");
     CHECK(next(c) == response(1001, "200 OK\nhello world"));
     CHECK(response(1001, "200 OK\nhello world") ==
@@ -739,13 +647,10 @@ TEST_CASE("echo answers 200 OK with the args as sent after the first run of sepa
     CHECK(next(c) == response(1003, "102 no such session\n"));
 }
 
-TEST_CASE("receive-cmd: ccnet's exchange byte for byte (trailing NUL, ignored group), then the "
-          "service is routed to that connection",
-          "[daemon][wire][builtin]") {
-    temp_dir dir;
-    daemon_process d(dir);
-    raw_client c(d.socket());
-
+TEST_CASE_METHOD(daemon_fixture,
+                 "receive-cmd: ccnet's exchange byte for byte (trailing NUL, ignored group), then the "
+                 "service is routed to that connection",
+                 "[daemon][wire][builtin]") {
     c.send_raw(bytes("\x01\x02\x00\x0b\x00\x00\x03\xe9receive-cmd"));
     CHECK(next(c) == "01 03 00 07 00 00 03 e9 32 30 30 20 4f 4b 0a");  // "200 OK\n"
     const std::string cmd = bytes("200\nregister-service hello inner\0");
@@ -793,16 +698,14 @@ TEST_CASE("receive-cmd: ccnet's exchange byte for byte (trailing NUL, ignored gr
     CHECK(next(other) == response(1004, "102 no such session\n"));
 }
 
-TEST_CASE("command sessions: an error answer to a bad command line ends the command session",
-          "[daemon][wire][builtin]") {
+TEST_CASE_METHOD(daemon_fixture,
+                 "command sessions: an error answer to a bad command line ends the command session",
+                 "[daemon][wire][builtin]") {
     // §7: "An error answer (4xx/5xx) to a command ends the command session, as any
     // 4xx/5xx does." A command line that does not parse is answered 503.
     const std::string bad = GENERATE(as<std::string>{}, "200\n", "200\n   ", "200\nlist\x01services",
                                      "200\n-bad-command");
     INFO("UPDATE payload (hex): " << hex(bad));
-    temp_dir dir;
-    daemon_process d(dir);
-    raw_client c(d.socket());
     c.send(packet_type::request, 1001, "receive-cmd");
     CHECK(next(c) == response(1001, "200 OK\n"));
     c.send(packet_type::update, 1001, bad);
@@ -811,11 +714,9 @@ TEST_CASE("command sessions: an error answer to a bad command line ends the comm
     CHECK(next(c) == response(1001, "102 no such session\n"));
 }
 
-TEST_CASE("command sessions: an unknown command is answered 503 and ends the command session",
-          "[daemon][wire][builtin]") {
-    temp_dir dir;
-    daemon_process d(dir);
-    raw_client c(d.socket());
+TEST_CASE_METHOD(daemon_fixture,
+                 "command sessions: an unknown command is answered 503 and ends the command session",
+                 "[daemon][wire][builtin]") {
     c.send(packet_type::request, 1001, "receive-cmd");
     CHECK(next(c) == response(1001, "200 OK\n"));
     c.send(packet_type::update, 1001, "200\nno-such-command x");
@@ -824,15 +725,9 @@ TEST_CASE("command sessions: an unknown command is answered 503 and ends the com
     CHECK(next(c) == response(1001, "102 no such session\n"));
 }
 
-TEST_CASE("session-info: a provider learns who opened a session it serves, 503 for any other id",
-          "[daemon][wire][builtin]") {
-    temp_dir dir;
-    daemon_process d(dir);
-    raw_client provider(d.socket());
-    provider.register_service("hello");
-    raw_client client(d.socket());
-    const std::uint32_t y = open_session(client, 1001, "hello", provider);
-
+TEST_CASE_METHOD(hello_session_fixture,
+                 "session-info: a provider learns who opened a session it serves, 503 for any other id",
+                 "[daemon][wire][builtin]") {
     provider.send(packet_type::request, 1, "session-info " + std::to_string(y));
     const auto info = builtin_json(provider, 1);
     CHECK(info.at("id").to_number<long>() == y);
@@ -860,11 +755,9 @@ TEST_CASE("session-info: a provider learns who opened a session it serves, 503 f
     expect_code(provider, packet_type::response, 4, 503);
 }
 
-TEST_CASE("register-service: a bad name is 503, a second registration of one's own name is 200",
-          "[daemon][wire][builtin]") {
-    temp_dir dir;
-    daemon_process d(dir);
-    raw_client c(d.socket());
+TEST_CASE_METHOD(daemon_fixture,
+                 "register-service: a bad name is 503, a second registration of one's own name is 200",
+                 "[daemon][wire][builtin]") {
     c.send(packet_type::request, 1, "register-service -bad");
     expect_code(c, packet_type::response, 1, 503);
     c.send(packet_type::request, 2, "register-service hello");
@@ -880,8 +773,7 @@ TEST_CASE("list-services: JSON with name, provider credentials and open session 
           "[daemon][wire][builtin]") {
     temp_dir dir;
     daemon_process d(dir);
-    raw_client provider(d.socket());
-    provider.register_service("hello");
+    raw_client provider = provider_of(d.socket(), "hello");
     provider.register_service("world");
     raw_client client(d.socket());
     open_session(client, 1001, "hello", provider);
@@ -918,8 +810,7 @@ TEST_CASE("daemon-info: JSON counters follow connections, sessions and routed by
     daemon_process d(dir);
     const auto version = run_command({JUNCTIOND_PATH, "--version"}, due);
     REQUIRE(version.status == 0);
-    raw_client provider(d.socket());
-    provider.register_service("hello");
+    raw_client provider = provider_of(d.socket(), "hello");
     raw_client client(d.socket());
     expect_nothing_queued(provider);  // its registration session is over
 

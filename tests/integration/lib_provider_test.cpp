@@ -13,11 +13,9 @@
 
 #include <atomic>
 #include <csignal>
-#include <fstream>
 #include <future>
 #include <mutex>
 #include <optional>
-#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -182,13 +180,6 @@ junction::rpc::service calc_service() {
     junction::rpc::service calc("calc");
     calc.bind("add", [](int a, int b) { return a + b; });
     return calc;
-}
-
-std::string read_file(const std::string& path) {
-    std::ifstream in(path);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
 }
 
 int count_of(const std::string& text, std::string_view what) {

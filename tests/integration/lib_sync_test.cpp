@@ -7,8 +7,6 @@
 #include <catch2/catch.hpp>
 
 #include <csignal>
-#include <fstream>
-#include <sstream>
 
 #include "harness.hpp"
 #include "junction/sync_client.hpp"
@@ -21,13 +19,6 @@ namespace {
 
 const std::string example_provider = JUNCTION_BUILD_DIR "/examples/example-provider";
 const std::string example_client = JUNCTION_BUILD_DIR "/examples/example-client";
-
-std::string read_file(const std::string& path) {
-    std::ifstream in(path);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
 
 // Starts example-provider and waits until it has registered its service.
 struct provider_process {
@@ -85,8 +76,7 @@ TEST_CASE("sync_client: call echo, and a session driven step by step", "[lib][sy
 TEST_CASE("sync_client: an unknown service is answered 511, a silent one times out", "[lib][sync]") {
     temp_dir dir;
     daemon_process d(dir);
-    raw_client silent(d.socket());
-    silent.register_service("t.silent");
+    raw_client silent = provider_of(d.socket(), "t.silent");
     sync_client c(d.socket(), std::chrono::milliseconds(200));
     CHECK(c.call("no.such.service").code == 511);
     const auto t0 = std::chrono::steady_clock::now();

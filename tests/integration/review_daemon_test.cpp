@@ -111,8 +111,7 @@ TEST_CASE("review: a searpc gateway result larger than max-queued-bytes (but wit
     const std::string gw_path = dir.file("searpc.sock");
     daemon_process d(dir, {"--searpc-socket", gw_path, "--max-queued-bytes", "200000",
                            "--policy", "allow provide * *"});
-    raw_client provider(d.socket());
-    provider.register_service("big");
+    raw_client provider = provider_of(d.socket(), "big");
 
     searpc_client client(gw_path);
     client.call("big", R"(["f"])");
@@ -152,8 +151,7 @@ TEST_CASE("review: SIGTERM answers a searpc gateway call in progress with err_co
     temp_dir dir;
     const std::string gw_path = dir.file("searpc.sock");
     daemon_process d(dir, {"--searpc-socket", gw_path, "--policy", "allow provide * *"});
-    raw_client provider(d.socket());
-    provider.register_service("slow");
+    raw_client provider = provider_of(d.socket(), "slow");
     searpc_client client(gw_path);
     client.call("slow", R"(["f"])");
     const packet req = provider.recv(due);
@@ -176,11 +174,9 @@ TEST_CASE("review: during shutdown, a connection with a write in flight whose pe
           "[review][shutdown]") {
     temp_dir dir;
     daemon_process d(dir, {"--shutdown-timeout-ms", "5000", "--policy", "allow provide * *"});
-    raw_client provider(d.socket());
-    provider.register_service("svc");
+    raw_client provider = provider_of(d.socket(), "svc");
     raw_client sleeper(d.socket());
-    sleeper.send(packet_type::request, 1, "svc");
-    const std::uint32_t y = provider.recv(due).id();
+    const std::uint32_t y = open_session(sleeper, 1, "svc", provider);
 
     // 3 MB for the sleeper: over the kernel buffers, under max-queued-bytes, so an
     // async_write is in flight when SIGTERM comes and the 500 waits behind it.

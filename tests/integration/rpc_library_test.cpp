@@ -321,8 +321,7 @@ TEST_CASE("rpc: a call that times out ends its session with UPDATE 514 and is no
     temp_dir dir;
     daemon_process d(dir);
     // A provider that answers the REQUEST and then never answers a call.
-    raw_client mute(d.socket());
-    mute.register_service("mute");
+    raw_client mute = provider_of(d.socket(), "mute");
     std::optional<packet> request, call, end;
     std::thread provider([&] {
         request = mute.try_recv(10s);

@@ -21,13 +21,19 @@ struct calc_session {
     raw_client c;
 };
 
+// The setup of most tests: a daemon, the calc provider on its own thread, and a
+// client's session `s` with it.
+struct calc_fixture {
+    temp_dir dir;
+    daemon_process d{dir};
+    provider_thread provider{d.socket(), calc_service()};
+    calc_session s{d};
+};
+
 }  // namespace
 
-TEST_CASE("rpc wire: the add(2, 40) example of §9, byte for byte", "[rpc][wire]") {
-    temp_dir dir;
-    daemon_process d(dir);
-    provider_thread provider(d.socket(), calc_service());
-    calc_session s(d);
+TEST_CASE_METHOD(calc_fixture,
+                 "rpc wire: the add(2, 40) example of §9, byte for byte", "[rpc][wire]") {
     s.c.send(update, 5, "301 CLIENT CALL\n[\"add\",2,40]");
     const auto r = s.c.recv();
     CHECK(r.id() == 5);
@@ -44,11 +50,8 @@ TEST_CASE("rpc wire: the add(2, 40) example of §9, byte for byte", "[rpc][wire]
     CHECK_FALSE(s.c.try_recv(200ms));
 }
 
-TEST_CASE("rpc wire: error results keep the session open", "[rpc][wire]") {
-    temp_dir dir;
-    daemon_process d(dir);
-    provider_thread provider(d.socket(), calc_service());
-    calc_session s(d);
+TEST_CASE_METHOD(calc_fixture,
+                 "rpc wire: error results keep the session open", "[rpc][wire]") {
     const auto call = [&](std::string_view json) {
         s.c.send(update, 5, "301 CLIENT CALL\n" + std::string(json));
         return s.c.recv().payload;
@@ -69,11 +72,8 @@ TEST_CASE("rpc wire: error results keep the session open", "[rpc][wire]") {
     CHECK(call(R"(["add",2,40])") == "311 SERVER RET\n{\"ret\":42}");
 }
 
-TEST_CASE("rpc wire: a chunked call is acknowledged chunk by chunk with 302 MORE", "[rpc][wire]") {
-    temp_dir dir;
-    daemon_process d(dir);
-    provider_thread provider(d.socket(), calc_service());
-    calc_session s(d);
+TEST_CASE_METHOD(calc_fixture,
+                 "rpc wire: a chunked call is acknowledged chunk by chunk with 302 MORE", "[rpc][wire]") {
     const std::string arg(150000, 'a');
     const std::string call = "[\"length\",\"" + arg + "\"]";
     std::size_t sent = 0;
@@ -88,11 +88,8 @@ TEST_CASE("rpc wire: a chunked call is acknowledged chunk by chunk with 302 MORE
     CHECK(s.c.recv().payload == "311 SERVER RET\n{\"ret\":150000}");
 }
 
-TEST_CASE("rpc wire: a chunked result sends one chunk per 302 MORE", "[rpc][wire]") {
-    temp_dir dir;
-    daemon_process d(dir);
-    provider_thread provider(d.socket(), calc_service());
-    calc_session s(d);
+TEST_CASE_METHOD(calc_fixture,
+                 "rpc wire: a chunked result sends one chunk per 302 MORE", "[rpc][wire]") {
     s.c.send(update, 5, "301 CLIENT CALL\n[\"big\",200000]");
     std::string result;
     int chunks = 0;
@@ -111,12 +108,9 @@ TEST_CASE("rpc wire: a chunked result sends one chunk per 302 MORE", "[rpc][wire
     CHECK(result == "{\"ret\":\"" + big_string(200000) + "\"}");
 }
 
-TEST_CASE("rpc wire: an UPDATE other than 301, 312 or 302 ends the session with 503",
-          "[rpc][wire]") {
-    temp_dir dir;
-    daemon_process d(dir);
-    provider_thread provider(d.socket(), calc_service());
-    calc_session s(d);
+TEST_CASE_METHOD(calc_fixture,
+                 "rpc wire: an UPDATE other than 301, 312 or 302 ends the session with 503",
+                 "[rpc][wire]") {
     s.c.send(update, 5, "200\nhello");
     const auto r = s.c.recv();
     CHECK(r.code() == 503);

@@ -307,10 +307,7 @@ TEST_CASE("session-idle-timeout-ms reaps an idle session with 514 to both sides"
     const std::string svc = own_name("idle");
     provider.register_service(svc);
 
-    client.send(packet_type::request, 7, svc);
-    const packet req = next_request(provider);
-    provider.send(packet_type::response, req.id(), "200 OK\n");
-    REQUIRE(client.recv(due).code() == 200);
+    const std::uint32_t y = accepted_call(client, 7, svc, provider);
 
     // Nobody says anything: both sides are told 514.
     const packet to_client = client.recv(due);
@@ -319,7 +316,7 @@ TEST_CASE("session-idle-timeout-ms reaps an idle session with 514 to both sides"
     CHECK(to_client.payload == "514 session idle timeout\n");
     const packet to_provider = provider.recv(due);
     CHECK(to_provider.type() == update_type);
-    CHECK(to_provider.id() == req.id());
+    CHECK(to_provider.id() == y);
     CHECK(to_provider.payload == "514 session idle timeout\n");
 
     // The session is gone; the connections and the registration are not.
@@ -336,10 +333,7 @@ TEST_CASE("session-idle-timeout-ms leaves a session with steady traffic alone", 
     raw_client provider(d.socket());
     const std::string svc = own_name("busy");
     provider.register_service(svc);
-    client.send(packet_type::request, 1, svc);
-    const packet req = next_request(provider);
-    provider.send(packet_type::response, req.id(), "200 OK\n");
-    REQUIRE(client.recv(due).code() == 200);
+    const std::uint32_t y = accepted_call(client, 1, svc, provider);
 
     // An UPDATE every ~100 ms for about 1.2 s, each answered: never idle for 300 ms.
     for (int i = 0; i < 12; ++i) {
@@ -347,7 +341,7 @@ TEST_CASE("session-idle-timeout-ms leaves a session with steady traffic alone", 
         const packet up = provider.recv(due);
         REQUIRE(up.type() == update_type);
         REQUIRE(up.payload == "200\nping");
-        provider.send(packet_type::response, req.id(), "200\npong");
+        provider.send(packet_type::response, y, "200\npong");
         REQUIRE(client.recv(due).payload == "200\npong");
         CHECK_FALSE(client.try_recv(std::chrono::milliseconds(100)));
     }

@@ -351,17 +351,9 @@ TEST_CASE("SIGHUP applies a rewritten policy: connections stay, what it refuses 
         REQUIRE(register_as(provider, 100 + static_cast<std::uint32_t>(std::strlen(name)), name).code() == 200);
 
     // Opened before the reload: a session each that the new policy refuses, and one it allows.
-    auto open = [&](raw_client& c, std::uint32_t id, const std::string& service) {
-        c.send(packet_type::request, id, service);
-        const packet req = next_request(provider);
-        REQUIRE(req.payload == service);
-        provider.send(packet_type::response, req.id(), "200 OK\n");
-        REQUIRE(c.recv(due).code() == 200);
-        return req.id();
-    };
-    const std::uint32_t called = open(n, 1, "svc");
-    const std::uint32_t kept = open(n, 3, "other");
-    const std::uint32_t provided = open(root, 5, "backup.db");
+    const std::uint32_t called = accepted_call(n, 1, "svc", provider);
+    const std::uint32_t kept = accepted_call(n, 3, "other", provider);
+    const std::uint32_t provided = accepted_call(root, 5, "backup.db", provider);
 
     write_file(conf, "policy = [\"deny call svc uid=65534\", \"deny provide backup.* *\"]\n");
     ::kill(d.pid(), SIGHUP);

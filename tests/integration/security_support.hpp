@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include <catch2/catch.hpp>
+
 #include "harness.hpp"
 #include "security_identity.hpp"
 
@@ -32,6 +34,18 @@ inline packet next_request(raw_client& provider) {
         packet p = provider.recv(due);
         if (p.type() == request_type) return p;
     }
+}
+
+// A call from `client` that `provider` accepts: REQUEST `line` on `id`, "200 OK\n"
+// back. Returns the id the provider sees.
+inline std::uint32_t accepted_call(raw_client& client, std::uint32_t id, const std::string& line,
+                                   raw_client& provider) {
+    client.send(proto::packet_type::request, id, line);
+    const packet req = next_request(provider);
+    REQUIRE(req.payload == line);
+    provider.send(proto::packet_type::response, req.id(), "200 OK\n");
+    REQUIRE(client.recv(due).code() == 200);
+    return req.id();
 }
 
 }  // namespace junction::test::security

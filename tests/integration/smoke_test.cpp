@@ -19,8 +19,7 @@ TEST_CASE("echo answers 200 with its arguments as content", "[daemon][builtin]")
 TEST_CASE("a REQUEST is routed to the provider with a daemon-chosen id and back", "[daemon][routing]") {
     temp_dir dir;
     daemon_process d(dir);
-    raw_client provider(d.socket());
-    provider.register_service("hello");
+    raw_client provider = provider_of(d.socket(), "hello");
     raw_client client(d.socket());
     client.send(packet_type::request, 1001, "hello a b");
     const auto req = provider.recv();

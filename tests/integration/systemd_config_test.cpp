@@ -15,13 +15,6 @@ using namespace junction::test;
 
 namespace {
 
-std::string slurp(const std::string& path) {
-    std::ifstream in(path);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-}
-
 const std::string shipped = std::string(JUNCTION_SOURCE_DIR) + "/packaging/junctiond.conf";
 const std::string man_page = std::string(JUNCTION_SOURCE_DIR) + "/docs/man/junctiond.conf.5.md";
 
@@ -57,8 +50,8 @@ TEST_CASE("packaging/junctiond.conf and junctiond.conf(5) name every junctiond o
           "[systemd][config]") {
     const auto options = junctiond_options();
     REQUIRE(options.size() > 5);
-    const std::string conf = slurp(shipped);
-    const std::string man = slurp(man_page);
+    const std::string conf = read_file(shipped);
+    const std::string man = read_file(man_page);
     for (const auto& key : options) {
         INFO("option --" << key);
         CHECK(conf.find("\n#" + key + " =") != std::string::npos);
@@ -69,7 +62,7 @@ TEST_CASE("packaging/junctiond.conf and junctiond.conf(5) name every junctiond o
 TEST_CASE("the shipped junctiond.conf is accepted with every key uncommented", "[systemd][config]") {
     temp_dir dir;
     // "#key = value" lines become "key = value"; the socket comes from the command line.
-    std::istringstream in(slurp(shipped));
+    std::istringstream in(read_file(shipped));
     std::ofstream out(dir.file("junctiond.conf"));
     int uncommented = 0;
     for (std::string line; std::getline(in, line);) {

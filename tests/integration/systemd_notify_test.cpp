@@ -90,8 +90,7 @@ TEST_CASE("READY=1 is sent once the socket accepts, STATUS= reports counts, STOP
     CHECK(*ready_status == "STATUS=Listening on " + sock + ": 0 connections, 0 sessions, 0 services");
 
     // The periodic STATUS= (every 5 s when something changed) follows the counts.
-    raw_client provider(sock);
-    provider.register_service("hello");
+    raw_client provider = provider_of(sock, "hello");
     const auto status = notify.wait_for("1 service", 10s);
     REQUIRE(status);
     CHECK(status->find("STATUS=Listening on " + sock + ": 1 connection, ") == 0);

@@ -68,14 +68,14 @@ int decode_status(int st) {
     return -1;
 }
 
-std::string slurp(const std::string& path) {
+}  // namespace
+
+std::string read_file(const std::string& path) {
     std::ifstream in(path);
     std::stringstream ss;
     ss << in.rdbuf();
     return ss.str();
 }
-
-}  // namespace
 
 run_result run_command(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
                        const std::vector<std::string>& extra_env) {
@@ -104,8 +104,8 @@ run_result run_command(const std::vector<std::string>& argv, std::chrono::millis
     } else {
         r.status = decode_status(st);
     }
-    r.out = slurp(out);
-    r.err = slurp(err);
+    r.out = read_file(out);
+    r.err = read_file(err);
     return r;
 }
 
@@ -178,7 +178,7 @@ daemon_process::~daemon_process() {
     }
 }
 
-std::string daemon_process::log() const { return slurp(log_path_); }
+std::string daemon_process::log() const { return read_file(log_path_); }
 
 long daemon_process::rss_kib() const {
     std::ifstream in("/proc/" + std::to_string(proc_->pid()) + "/status");
@@ -249,6 +249,16 @@ void expect_nothing_queued(raw_client& c) {
     c.send(proto::packet_type::request, id, "echo barrier");
     CHECK(next(c) == response(id, "200 OK\nbarrier"));
     c.send(proto::packet_type::update, id, "103\n");
+}
+
+packet expect_code(raw_client& c, proto::packet_type type, std::uint32_t id, int code,
+                   std::chrono::milliseconds timeout) {
+    const packet p = c.recv(timeout);
+    INFO("payload: " << p.payload);
+    CHECK(p.type() == static_cast<std::uint8_t>(type));
+    CHECK(p.id() == id);
+    CHECK(p.code() == code);
+    return p;
 }
 
 }  // namespace wire
@@ -352,6 +362,21 @@ void raw_client::register_service(std::string_view name) {
     const auto p = request(id, "register-service " + std::string(name));
     if (p.code() != 200) throw std::runtime_error("register-service failed: " + p.payload);
     send(proto::packet_type::update, id, "103\n");
+}
+
+raw_client provider_of(const std::string& socket, std::string_view service) {
+    raw_client c(socket);
+    c.register_service(service);
+    return c;
+}
+
+std::uint32_t open_session(raw_client& client, std::uint32_t id, std::string_view line,
+                           raw_client& provider, std::chrono::milliseconds timeout) {
+    client.send(proto::packet_type::request, id, line);
+    const packet req = provider.recv(timeout);
+    REQUIRE(req.type() == static_cast<std::uint8_t>(proto::packet_type::request));
+    CHECK(req.payload == line);
+    return req.id();
 }
 
 }  // namespace junction::test

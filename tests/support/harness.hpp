@@ -97,6 +97,9 @@ private:
 // True when a connect() to `path` succeeds.
 bool socket_accepts(const std::string& path);
 
+// The whole contents of a file ("" if it cannot be read).
+std::string read_file(const std::string& path);
+
 struct packet {
     proto::header hdr;
     std::string payload;
@@ -143,6 +146,14 @@ private:
     std::uint32_t next_id_ = 0x70000000;
 };
 
+// A raw client on `socket` that has registered `service` (its registration session is over).
+raw_client provider_of(const std::string& socket, std::string_view service);
+// `client` opens `line` with `id`; returns the id the provider sees, after checking
+// that the next packet on `provider` is that REQUEST with the payload unchanged.
+std::uint32_t open_session(raw_client& client, std::uint32_t id, std::string_view line,
+                           raw_client& provider,
+                           std::chrono::milliseconds timeout = std::chrono::milliseconds(2000));
+
 std::string encode(proto::packet_type type, std::uint32_t id, std::string_view payload);
 
 // Whole packets as hex ("01 03 00 09 ..."), so byte-exact checks print readably.
@@ -158,6 +169,9 @@ std::string next(raw_client& c, std::chrono::milliseconds timeout = std::chrono:
 // Proves the daemon has queued nothing else for `c`: the daemon answers a
 // connection's packets in order, so an echo's answer must be the very next packet.
 void expect_nothing_queued(raw_client& c);
+// The next packet on `c` must be `type` on `id` carrying `code`; returned for more checks.
+packet expect_code(raw_client& c, proto::packet_type type, std::uint32_t id, int code,
+                   std::chrono::milliseconds timeout = std::chrono::milliseconds(2000));
 }  // namespace wire
 
 }  // namespace junction::test

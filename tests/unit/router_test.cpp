@@ -1,281 +1,26 @@
 // The router's rules (docs/protocol.md §3, §4, §5, §6, §7, §8), one test case per rule.
 //
-// Flow: a `broker` wraps a junction::daemon::router and a recording action_sink.
-// Tests open fake connections (plain integers), hand the router frames built
-// with proto::append_packet, and compare what the sink was asked to do with
-// the packets each connection would receive on the wire: a forward() becomes
-// the received frame with its id rewritten, a send() becomes the packet
-// proto::append_code_packet writes. No sockets, no clocks. Tests that start
-// from "client C" or "client C, provider P serving svc" use client_fixture or
-// svc_fixture (their `b`).
-#include <catch2/catch.hpp>
+// Flow: a `broker` (router_support.hpp) wraps a junction::daemon::router and a
+// recording action_sink. Tests open fake connections (plain integers), hand the
+// router frames built with proto::append_packet, and compare what the sink was
+// asked to do with the packets each connection would receive on the wire. No
+// sockets, no clocks. Tests that start from "client C" or "client C, provider P
+// serving svc" use client_fixture or svc_fixture (their `b`).
+#include "router_support.hpp"
 
-#include <algorithm>
-#include <cstdint>
-#include <string>
-#include <string_view>
-#include <tuple>
-#include <vector>
-
-#include <boost/json/parse.hpp>
-#include <boost/json/value.hpp>
-
-#include "junction/proto/frame_reader.hpp"
-#include "junction/proto/header.hpp"
-#include "junction/proto/status.hpp"
-#include "junction/proto/text.hpp"
-#include "router.hpp"
-
-using junction::daemon::action_sink;
-using junction::daemon::conn_id;
-using junction::daemon::credentials;
-using junction::daemon::limits;
-using junction::daemon::policy;
-using junction::daemon::router;
-using junction::proto::packet_type;
-namespace proto = junction::proto;
-namespace json = boost::json;
-using namespace std::string_literals;
-using bytes = std::vector<std::uint8_t>;
+using namespace router_support;
 
 namespace {
-
-// --- What a connection receives ------------------------------------------------------
-
-struct packet {
-    conn_id to = 0;
-    std::uint8_t type = 0;
-    std::uint32_t id = 0;
-    std::string payload;
-    bytes wire;  // the whole packet as the connection would read it
-
-    std::uint16_t code() const {
-        proto::code_line cl;
-        return proto::parse_code_line(proto::as_bytes(payload), cl) ? 0 : cl.code;
-    }
-    std::string message() const {
-        proto::code_line cl;
-        return proto::parse_code_line(proto::as_bytes(payload), cl) ? "" : std::string(cl.message);
-    }
-    std::string content() const {
-        proto::code_line cl;
-        return proto::parse_code_line(proto::as_bytes(payload), cl)
-                   ? ""
-                   : std::string(proto::as_text(cl.content));
-    }
-    friend bool operator==(const packet& a, const packet& b) {
-        return std::tie(a.to, a.type, a.id, a.payload) == std::tie(b.to, b.type, b.id, b.payload);
-    }
-    friend bool operator<(const packet& a, const packet& b) {
-        return std::tie(a.to, a.type, a.id, a.payload) < std::tie(b.to, b.type, b.id, b.payload);
-    }
-};
-
-packet make_packet(conn_id to, packet_type t, std::uint32_t id, std::string payload) {
-    return packet{to, static_cast<std::uint8_t>(t), id, std::move(payload), {}};
-}
-packet request_to(conn_id to, std::uint32_t id, std::string payload) {
-    return make_packet(to, packet_type::request, id, std::move(payload));
-}
-packet response_to(conn_id to, std::uint32_t id, std::string payload) {
-    return make_packet(to, packet_type::response, id, std::move(payload));
-}
-packet update_to(conn_id to, std::uint32_t id, std::string payload) {
-    return make_packet(to, packet_type::update, id, std::move(payload));
-}
-
-using packets = std::vector<packet>;
-
-packets sorted(packets p) {
-    std::sort(p.begin(), p.end());
-    return p;
-}
-
-bytes hex(std::initializer_list<int> b) {
-    bytes out;
-    for (int x : b) out.push_back(static_cast<std::uint8_t>(x));
-    return out;
-}
-bytes operator+(bytes a, std::string_view s) {
-    a.insert(a.end(), s.begin(), s.end());
-    return a;
-}
-
-// --- The recording sink -------------------------------------------------------------
-
-class recording_sink final : public action_sink {
-public:
-    struct forwarded {
-        conn_id to;
-        std::uint32_t id;
-        bytes wire;  // as handed to forward(), before the id is rewritten
-    };
-
-    packets received;  // forward() and send() calls, in order, as the receiver sees them
-    std::vector<forwarded> forwards;
-    std::vector<std::pair<conn_id, std::string>> closes;
-    std::vector<std::pair<conn_id, std::string>> diagnoses;
-
-    void forward(conn_id to, std::uint32_t id, std::span<const std::uint8_t> wire) override {
-        forwards.push_back({to, id, bytes(wire.begin(), wire.end())});
-        bytes w(wire.begin(), wire.end());
-        proto::rewrite_id(w.data(), id);
-        record(to, std::move(w));
-    }
-    void send(conn_id to, packet_type type, std::uint32_t id, std::uint16_t code,
-              std::string_view message, std::span<const std::uint8_t> content) override {
-        bytes w;
-        proto::append_code_packet(w, type, id, code, message, content);
-        record(to, std::move(w));
-    }
-    void close(conn_id c, std::string_view reason) override { closes.emplace_back(c, reason); }
-    void diagnose(conn_id c, std::string_view what) override { diagnoses.emplace_back(c, what); }
-
-private:
-    void record(conn_id to, bytes w) {
-        const auto h = proto::decode_header(
-            std::span<const std::uint8_t, proto::header_size>(w.data(), proto::header_size));
-        REQUIRE(h.length == w.size() - proto::header_size);
-        packet p{to, h.type, h.id, std::string(w.begin() + proto::header_size, w.end()), w};
-        received.push_back(std::move(p));
-    }
-};
-
-// --- The broker under test ------------------------------------------------------------
-
-// Connection ids used throughout: clients C, C2, C3 and providers P, P2.
-constexpr conn_id C = 10, C2 = 11, C3 = 12, P = 20, P2 = 21, X = 30;
-
-credentials creds_of(conn_id c) {
-    return credentials{static_cast<std::int32_t>(1000 + c), 500 + c, 600 + c, {700 + c, 27}};
-}
-
-limits default_limits() { return limits{}; }
-
-struct broker {
-    router r;
-    recording_sink out;
-    std::uint32_t next_command_id = 0x70000000;  // ids for provide()'s command sessions
-
-    // Anyone may provide any name: these tests are about routing, not about the
-    // access policy (which has its own tests below).
-    explicit broker(limits lim = default_limits()) : r(lim, 1000, "0.1.0") {
-        r.set_policy(policy({"allow provide * *"}));
-    }
-
-    void open(std::initializer_list<conn_id> cs) {
-        for (conn_id c : cs) r.on_open(c, creds_of(c));
-    }
-    // Opens connections that all belong to one uid.
-    void open_as_uid(std::uint32_t uid, std::initializer_list<conn_id> cs) {
-        for (conn_id c : cs) {
-            credentials cr = creds_of(c);
-            cr.uid = uid;
-            r.on_open(c, cr);
-        }
-    }
-
-    // Hands the router one frame from connection `from`; returns on_packet's answer.
-    bool send(conn_id from, std::uint8_t type, std::uint32_t id, std::string_view payload) {
-        bytes wire;
-        proto::append_packet(wire, static_cast<packet_type>(type), id, proto::as_bytes(payload));
-        const std::span<const std::uint8_t> w(wire);
-        const proto::frame f{proto::decode_header(w.first<proto::header_size>()),
-                             w.subspan(proto::header_size), w};
-        return r.on_packet(from, f, out);
-    }
-    bool request(conn_id from, std::uint32_t id, std::string_view line) {
-        return send(from, 2, id, line);
-    }
-    bool response(conn_id from, std::uint32_t id, std::string_view payload) {
-        return send(from, 3, id, payload);
-    }
-    bool update(conn_id from, std::uint32_t id, std::string_view payload) {
-        return send(from, 4, id, payload);
-    }
-    void close(conn_id c) { r.on_close(c, out); }
-
-    // What the connections received since the last take().
-    packets take() {
-        packets p = std::move(out.received);
-        out.received.clear();
-        return p;
-    }
-
-    // Registers `name` for `c` through a register-service session, then ends that session.
-    void provide(conn_id c, const std::string& name) {
-        const std::uint32_t id = next_command_id++;
-        REQUIRE(request(c, id, "register-service " + name));
-        REQUIRE(take() == packets{response_to(c, id, "200 OK\n")});
-        REQUIRE(update(c, id, "103\n"));
-        REQUIRE(take().empty());
-    }
-
-    // Opens a routed session and returns the id the provider got.
-    std::uint32_t open_session(conn_id client, std::uint32_t id, const std::string& line,
-                               conn_id provider) {
-        REQUIRE(request(client, id, line));
-        const packets got = take();
-        REQUIRE(got.size() == 1);
-        REQUIRE(got[0].to == provider);
-        REQUIRE(got[0].type == 2);
-        REQUIRE(got[0].payload == line);
-        return got[0].id;
-    }
-
-    // Runs a built-in request and returns the daemon's one RESPONSE.
-    packet builtin(conn_id client, std::uint32_t id, const std::string& line) {
-        REQUIRE(request(client, id, line));
-        const packets got = take();
-        REQUIRE(got.size() == 1);
-        REQUIRE(got[0].to == client);
-        REQUIRE(got[0].type == 3);
-        REQUIRE(got[0].id == id);
-        return got[0];
-    }
-
-    json::value list_services(conn_id c, std::uint32_t id) {
-        const packet p = builtin(c, id, "list-services");
-        REQUIRE(p.code() == 200);
-        REQUIRE(update(c, id, "103\n"));
-        return json::parse(p.content());
-    }
-};
-
-// The setup of most built-in and error tests: client C, nothing registered.
-struct client_fixture {
+// A connection both provider and client: X serves "middle" and may call P's "upstream".
+struct chain_fixture {
     broker b;
-    client_fixture() { b.open({C}); }
-};
-
-// The setup of most routing tests: client C, provider P, and P has registered "svc".
-struct svc_fixture {
-    broker b;
-    svc_fixture() {
-        b.open({C, P});
-        b.provide(P, "svc");
+    chain_fixture() {
+        b.open({C, P, X});
+        b.provide(P, "upstream");
+        b.provide(X, "middle");
     }
 };
-
-std::vector<std::string> service_names(const json::value& list) {
-    std::vector<std::string> names;
-    for (const auto& s : list.at("services").as_array())
-        names.emplace_back(s.at("name").as_string().c_str());
-    return names;
-}
-
 }  // namespace
-
-namespace Catch {
-template <>
-struct StringMaker<packet> {
-    static std::string convert(const packet& p) {
-        return "{to " + std::to_string(p.to) + " " +
-               std::string(proto::type_name(p.type)) + " id " + std::to_string(p.id) + " " +
-               Detail::stringify(p.payload) + "}";
-    }
-};
-}  // namespace Catch
 
 // ====================================================================================
 // §4 Routing
@@ -399,12 +144,9 @@ TEST_CASE_METHOD(svc_fixture, "a provider id is not handed out again while its s
           packets{response_to(C, 1, "200\n"), response_to(C, 3, "200\n"), response_to(C, 4, "200\n")});
 }
 
-TEST_CASE("UPDATE id 1 and RESPONSE id 1 on one connection name two different sessions",
-          "[router][routing][ids]") {
-    broker b;
-    b.open({C, P, X});
-    b.provide(P, "upstream");
-    b.provide(X, "middle");
+TEST_CASE_METHOD(chain_fixture,
+                 "UPDATE id 1 and RESPONSE id 1 on one connection name two different sessions",
+                 "[router][routing][ids]") {
     // X is the client of P with id 1, and the provider of C's session with id 1.
     CHECK(b.open_session(X, 1, "upstream", P) == 1);
     CHECK(b.open_session(C, 99, "middle", X) == 1);
@@ -440,14 +182,12 @@ TEST_CASE_METHOD(svc_fixture,
     CHECK(b.take() == packets{response_to(C, 8, "102 no such session\n")});
 }
 
-TEST_CASE("any 4xx or 5xx UPDATE from the client is delivered and ends the session",
-          "[router][sessions]") {
+TEST_CASE_METHOD(svc_fixture,
+                 "any 4xx or 5xx UPDATE from the client is delivered and ends the session",
+                 "[router][sessions]") {
     const std::string payload =
         GENERATE("400\n", "404 not found\n", "499\n", "500\n", "503 bad\nx", "515\n", "599\n");
     INFO(payload);
-    broker b;
-    b.open({C, P});
-    b.provide(P, "svc");
     const std::uint32_t pid = b.open_session(C, 8, "svc", P);
     CHECK(b.update(C, 8, payload));
     CHECK(b.take() == packets{update_to(P, pid, payload)});
@@ -456,14 +196,12 @@ TEST_CASE("any 4xx or 5xx UPDATE from the client is delivered and ends the sessi
     CHECK(b.r.sessions_of(P) == 0);
 }
 
-TEST_CASE("any 4xx or 5xx RESPONSE from the provider is delivered and ends the session",
-          "[router][sessions]") {
+TEST_CASE_METHOD(svc_fixture,
+                 "any 4xx or 5xx RESPONSE from the provider is delivered and ends the session",
+                 "[router][sessions]") {
     const std::string payload =
         GENERATE("400\n", "404 not found\n", "499\n", "500\n", "504 no\n", "515\n", "599\n");
     INFO(payload);
-    broker b;
-    b.open({C, P});
-    b.provide(P, "svc");
     const std::uint32_t pid = b.open_session(C, 8, "svc", P);
     CHECK(b.response(P, pid, payload));
     CHECK(b.take() == packets{response_to(C, 8, payload)});
@@ -482,13 +220,11 @@ TEST_CASE_METHOD(svc_fixture,
     CHECK(b.r.session_count() == 0);
 }
 
-TEST_CASE("codes 100 to 399 other than 102 and 103 keep the session open", "[router][sessions]") {
+TEST_CASE_METHOD(svc_fixture,
+                 "codes 100 to 399 other than 102 and 103 keep the session open", "[router][sessions]") {
     const std::string payload =
         GENERATE("100\n", "101\n", "200 OK\n", "301\n", "302\n", "311\n", "312\n", "399\n");
     INFO(payload);
-    broker b;
-    b.open({C, P});
-    b.provide(P, "svc");
     const std::uint32_t pid = b.open_session(C, 8, "svc", P);
     CHECK(b.update(C, 8, payload));
     CHECK(b.response(P, pid, payload));
@@ -547,14 +283,13 @@ TEST_CASE_METHOD(client_fixture,
     CHECK(b.r.stats().late_packets == 0);
 }
 
-TEST_CASE("a session-ending packet for an unknown session gets no answer and counts as late",
-          "[router][errors][unknown]") {
+TEST_CASE_METHOD(client_fixture,
+                 "a session-ending packet for an unknown session gets no answer and counts as late",
+                 "[router][errors][unknown]") {
     const std::uint8_t type = GENERATE(std::uint8_t{3}, std::uint8_t{4});
     const std::string payload = GENERATE("102\n", "103\n", "103 done\ncontent", "400\n", "500 x\n",
                                          "515 peer down\n", "599\n");
     INFO(proto::type_name(type) << " " << payload);
-    broker b;
-    b.open({C});
     CHECK(b.send(C, type, 12, payload));
     CHECK(b.take().empty());
     CHECK(b.r.stats().late_packets == 1);
@@ -583,37 +318,34 @@ TEST_CASE_METHOD(svc_fixture, "REQUEST with session id 0 is answered 503 on id 0
     CHECK(b.out.closes.empty());
 }
 
-TEST_CASE("an empty REQUEST line or one of only separators is answered 503 empty request",
-          "[router][errors][request]") {
+TEST_CASE_METHOD(client_fixture,
+                 "an empty REQUEST line or one of only separators is answered 503 empty request",
+                 "[router][errors][request]") {
     const std::string line = GENERATE(as<std::string>{}, ""s, " "s, "  \t "s, "\0"s);
     INFO(Catch::Detail::stringify(line));
-    broker b;
-    b.open({C});
     CHECK(b.request(C, 9, line));
     CHECK(b.take() == packets{response_to(C, 9, "503 empty request\n")});
     CHECK(b.r.session_count() == 0);
 }
 
-TEST_CASE("a REQUEST line with control bytes or invalid UTF-8 is answered 503 not printable UTF-8",
-          "[router][errors][request]") {
+TEST_CASE_METHOD(client_fixture,
+                 "a REQUEST line with control bytes or invalid UTF-8 is answered 503 not printable UTF-8",
+                 "[router][errors][request]") {
     const std::string line = GENERATE(as<std::string>{}, "echo a\nb"s, "echo \x01"s, "echo \x7f"s,
                                       "echo\0\0"s, "echo \xc0\xaf"s, "echo \xed\xa0\x80"s,
                                       "echo \xff"s);
     INFO(Catch::Detail::stringify(line));
-    broker b;
-    b.open({C});
     CHECK(b.request(C, 9, line));
     CHECK(b.take() == packets{response_to(C, 9, "503 request line is not printable UTF-8\n")});
     CHECK(b.r.session_count() == 0);
 }
 
-TEST_CASE("a REQUEST with an invalid service name is answered 503 invalid service name",
-          "[router][errors][request]") {
+TEST_CASE_METHOD(client_fixture,
+                 "a REQUEST with an invalid service name is answered 503 invalid service name",
+                 "[router][errors][request]") {
     const std::string line = GENERATE(as<std::string>{}, "-svc"s, "svc/x a"s, "caf\xc3\xa9"s,
                                       "s" + std::string(128, 'x'));
     INFO(line);
-    broker b;
-    b.open({C});
     CHECK(b.request(C, 9, line));
     CHECK(b.take() == packets{response_to(C, 9, "503 invalid service name\n")});
     CHECK(b.r.session_count() == 0);
@@ -662,12 +394,9 @@ TEST_CASE_METHOD(client_fixture,
     CHECK(b.r.session_count() == 0);
 }
 
-TEST_CASE("a REQUEST may use an id its connection serves as provider: the id spaces are separate",
-          "[router][request][ids]") {
-    broker b;
-    b.open({C, P, X});
-    b.provide(P, "upstream");
-    b.provide(X, "middle");
+TEST_CASE_METHOD(chain_fixture,
+                 "a REQUEST may use an id its connection serves as provider: the id spaces are separate",
+                 "[router][request][ids]") {
     CHECK(b.open_session(C, 50, "middle", X) == 1);  // X serves id 1
     CHECK(b.open_session(X, 1, "upstream", P) == 1);  // and opens its own id 1
     CHECK(b.r.session_count() == 2);
@@ -795,14 +524,12 @@ TEST_CASE_METHOD(svc_fixture,
 // §6.3 Bad code lines
 // ====================================================================================
 
-TEST_CASE("a malformed UPDATE ends its session: 506 to the client, 506 bad update code from client to the provider",
-          "[router][errors][codeline]") {
+TEST_CASE_METHOD(svc_fixture,
+                 "a malformed UPDATE ends its session: 506 to the client, 506 bad update code from client to the provider",
+                 "[router][errors][codeline]") {
     const std::string payload = GENERATE(as<std::string>{}, "200", "", "abc\n", "099\n", "99\n",
                                          "600\n", "2000\n", "200x\n");
     INFO(Catch::Detail::stringify(payload));
-    broker b;
-    b.open({C, P});
-    b.provide(P, "svc");
     const std::uint32_t pid = b.open_session(C, 8, "svc", P);
     CHECK(b.update(C, 8, payload));  // the connection stays open
     const packets got = sorted(b.take());
@@ -818,14 +545,12 @@ TEST_CASE("a malformed UPDATE ends its session: 506 to the client, 506 bad updat
     CHECK(b.r.stats().packets_routed == 1);  // the REQUEST; the bad UPDATE was not forwarded
 }
 
-TEST_CASE("a malformed RESPONSE ends its session: 507 to the provider, 507 bad response code from provider to the client",
-          "[router][errors][codeline]") {
+TEST_CASE_METHOD(svc_fixture,
+                 "a malformed RESPONSE ends its session: 507 to the provider, 507 bad response code from provider to the client",
+                 "[router][errors][codeline]") {
     const std::string payload = GENERATE(as<std::string>{}, "200", "", "abc\n", "099\n", "99\n",
                                          "600\n", "2000\n", "200x\n");
     INFO(Catch::Detail::stringify(payload));
-    broker b;
-    b.open({C, P});
-    b.provide(P, "svc");
     const std::uint32_t pid = b.open_session(C, 8, "svc", P);
     CHECK(b.response(P, pid, payload));
     const packets got = sorted(b.take());
@@ -909,12 +634,9 @@ TEST_CASE("a client going away: the provider of each of its sessions gets UPDATE
     CHECK(b.take() == packets{response_to(C2, 1, "200\n")});
 }
 
-TEST_CASE("a connection that is client and provider going away: each peer gets 515 in its direction",
-          "[router][close]") {
-    broker b;
-    b.open({C, P, X});
-    b.provide(P, "upstream");
-    b.provide(X, "middle");
+TEST_CASE_METHOD(chain_fixture,
+                 "a connection that is client and provider going away: each peer gets 515 in its direction",
+                 "[router][close]") {
     const std::uint32_t up = b.open_session(X, 1, "upstream", P);
     b.open_session(C, 9, "middle", X);
 
@@ -1401,12 +1123,7 @@ TEST_CASE_METHOD(client_fixture,
                  "[router][builtin][errors]") {
     CHECK(b.builtin(C, 1, "echo").code() == 200);
     CHECK(b.update(C, 1, "abc\n"));
-    const packets got = b.take();
-    REQUIRE(got.size() == 1);
-    CHECK(got[0].to == C);
-    CHECK(got[0].id == 1);
-    CHECK(got[0].type == 3);
-    CHECK(got[0].code() == 506);
+    CHECK(b.take_response(C, 1).code() == 506);
     CHECK(b.r.session_count() == 0);
 }
 
@@ -1437,11 +1154,7 @@ TEST_CASE("receive-cmd: the exact ccnet exchange, with the trailing NUL and the 
     // The same exchange from another connection: "516 ...".
     CHECK(b.builtin(C2, 3, "receive-cmd").code() == 200);
     CHECK(b.update(C2, 3, "200\nregister-service hello inner\0"s));
-    got = b.take();
-    REQUIRE(got.size() == 1);
-    CHECK(got[0].to == C2);
-    CHECK(got[0].id == 3);
-    CHECK(got[0].code() == 516);
+    CHECK(b.take_response(C2, 3).code() == 516);
     CHECK(b.r.sessions_of(C2) == 1);  // the 516 ended the command session; the routed one stays
 }
 
@@ -1467,65 +1180,49 @@ TEST_CASE_METHOD(client_fixture,
     CHECK(b.r.session_count() == 1);
 }
 
-TEST_CASE("an error answer to a command ends the command session",
-          "[router][builtin][receive-cmd]") {
+TEST_CASE_METHOD(client_fixture,
+                 "an error answer to a command ends the command session",
+                 "[router][builtin][receive-cmd]") {
     const std::string command = GENERATE("unregister-service never", "register-service -bad",
                                          "register-service echo", "no-such-command");
     INFO(command);
-    broker b;
-    b.open({C});
     CHECK(b.builtin(C, 1, "receive-cmd").code() == 200);
     CHECK(b.update(C, 1, "200\n" + command));
-    const packets got = b.take();
-    REQUIRE(got.size() == 1);
-    CHECK(got[0].to == C);
-    CHECK(got[0].id == 1);
-    CHECK(proto::is_error(got[0].code()));
+    CHECK(proto::is_error(b.take_response(C, 1).code()));
     CHECK(b.r.session_count() == 0);
     CHECK(b.update(C, 1, "200\nlist-services"));
     CHECK(b.take() == packets{response_to(C, 1, "102 no such session\n")});
 }
 
-TEST_CASE("a command session ends with 506 on an UPDATE code other than 200",
-          "[router][builtin][receive-cmd]") {
+TEST_CASE_METHOD(client_fixture,
+                 "a command session ends with 506 on an UPDATE code other than 200",
+                 "[router][builtin][receive-cmd]") {
     const std::string payload = GENERATE("301\nlist-services", "312\nlist-services", "100\n");
     INFO(payload);
-    broker b;
-    b.open({C});
     CHECK(b.builtin(C, 1, "receive-cmd").code() == 200);
     CHECK(b.update(C, 1, payload));
-    const packets got = b.take();
-    REQUIRE(got.size() == 1);
-    CHECK(got[0].to == C);
-    CHECK(got[0].id == 1);
-    CHECK(got[0].code() == 506);
+    CHECK(b.take_response(C, 1).code() == 506);
     CHECK(b.r.session_count() == 0);
 }
 
-TEST_CASE("a command line that is not a printable request line is answered 503 and ends the command session",
-          "[router][builtin][receive-cmd]") {
+TEST_CASE_METHOD(client_fixture,
+                 "a command line that is not a printable request line is answered 503 and ends the command session",
+                 "[router][builtin][receive-cmd]") {
     // §7: "An error answer (4xx/5xx) to a command ends the command session".
     const std::string line = GENERATE(as<std::string>{}, ""s, "  "s, "register-service a\x01"s,
                                       "list-services \xff"s);
     INFO(Catch::Detail::stringify(line));
-    broker b;
-    b.open({C});
     CHECK(b.builtin(C, 1, "receive-cmd").code() == 200);
     CHECK(b.update(C, 1, "200\n" + line));
-    const packets got = b.take();
-    REQUIRE(got.size() == 1);
-    CHECK(got[0].to == C);
-    CHECK(got[0].id == 1);
-    CHECK(got[0].code() == 503);
+    CHECK(b.take_response(C, 1).code() == 503);
     CHECK(b.r.service_count() == 0);
     CHECK(b.r.session_count() == 0);
 }
 
-TEST_CASE("a command line with two trailing NULs is not printable: 503, nothing registered",
-          "[router][builtin][receive-cmd]") {
+TEST_CASE_METHOD(client_fixture,
+                 "a command line with two trailing NULs is not printable: 503, nothing registered",
+                 "[router][builtin][receive-cmd]") {
     // §7: "same syntax as a request line; one trailing NUL tolerated".
-    broker b;
-    b.open({C});
     CHECK(b.builtin(C, 1, "receive-cmd").code() == 200);
     CHECK(b.request(C, 2, "register-service hello\0\0"s));
     CHECK(b.take() == packets{response_to(C, 2, "503 request line is not printable UTF-8\n")});
@@ -1788,14 +1485,23 @@ limits message_limit(std::size_t n) {
     lim.max_message = n;
     return lim;
 }
+
+// max_message 100, and C's session 1 with P open (P's id `pid`).
+struct message_fixture : svc_fixture {
+    std::uint32_t pid;
+    message_fixture() : svc_fixture(message_limit(100)), pid(b.open_session(C, 1, "svc", P)) {}
+
+    // What both sides get when the session ends over the limit, in sorted() order.
+    packets both_get_517() const {
+        return sorted({response_to(C, 1, "517 limit: message size\n"),
+                       update_to(P, pid, "517 limit: message size\n")});
+    }
+};
 }  // namespace
 
-TEST_CASE("312 chunks are counted: a message of exactly max_message bytes passes",
-          "[router][limits][message]") {
-    broker b(message_limit(100));
-    b.open({C, P});
-    b.provide(P, "svc");
-    const std::uint32_t pid = b.open_session(C, 1, "svc", P);
+TEST_CASE_METHOD(message_fixture,
+                 "312 chunks are counted: a message of exactly max_message bytes passes",
+                 "[router][limits][message]") {
     CHECK(b.update(C, 1, sized("312\n", 40)));
     CHECK(b.update(C, 1, sized("312\n", 30)));
     CHECK(b.update(C, 1, sized("200\n", 30)));
@@ -1805,80 +1511,59 @@ TEST_CASE("312 chunks are counted: a message of exactly max_message bytes passes
     CHECK(b.r.session_count() == 1);
 }
 
-TEST_CASE("an UPDATE message over max_message ends the session with 517 limit: message size to both sides",
-          "[router][limits][message]") {
-    broker b(message_limit(100));
-    b.open({C, P});
-    b.provide(P, "svc");
-    const std::uint32_t pid = b.open_session(C, 1, "svc", P);
+TEST_CASE_METHOD(message_fixture,
+                 "an UPDATE message over max_message ends the session with 517 limit: message size to both sides",
+                 "[router][limits][message]") {
     CHECK(b.update(C, 1, sized("312\n", 60)));
     CHECK(b.response(P, pid, "302\n"));
     b.take();
     CHECK(b.update(C, 1, sized("200\n", 41)));  // 101 bytes in all
-    CHECK(sorted(b.take()) == sorted({response_to(C, 1, "517 limit: message size\n"),
-                                      update_to(P, pid, "517 limit: message size\n")}));
+    CHECK(sorted(b.take()) == both_get_517());
     CHECK(b.r.session_count() == 0);
 }
 
-TEST_CASE("a RESPONSE message over max_message ends the session with 517 limit: message size to both sides",
-          "[router][limits][message]") {
-    broker b(message_limit(100));
-    b.open({C, P});
-    b.provide(P, "svc");
-    const std::uint32_t pid = b.open_session(C, 1, "svc", P);
+TEST_CASE_METHOD(message_fixture,
+                 "a RESPONSE message over max_message ends the session with 517 limit: message size to both sides",
+                 "[router][limits][message]") {
     CHECK(b.response(P, pid, sized("312\n", 50)));
     CHECK(b.response(P, pid, sized("312\n", 50)));
     b.take();
     CHECK(b.response(P, pid, sized("311\n", 4)));  // 104 bytes in all
-    CHECK(sorted(b.take()) == sorted({response_to(C, 1, "517 limit: message size\n"),
-                                      update_to(P, pid, "517 limit: message size\n")}));
+    CHECK(sorted(b.take()) == both_get_517());
     CHECK(b.r.session_count() == 0);
 }
 
-TEST_CASE("a single packet over max_message ends the session with 517", "[router][limits][message]") {
-    broker b(message_limit(100));
-    b.open({C, P});
-    b.provide(P, "svc");
-    const std::uint32_t pid = b.open_session(C, 1, "svc", P);
+TEST_CASE_METHOD(message_fixture,
+                 "a single packet over max_message ends the session with 517",
+                 "[router][limits][message]") {
     CHECK(b.update(C, 1, sized("200\n", 101)));
-    CHECK(sorted(b.take()) == sorted({response_to(C, 1, "517 limit: message size\n"),
-                                      update_to(P, pid, "517 limit: message size\n")}));
+    CHECK(sorted(b.take()) == both_get_517());
 }
 
-TEST_CASE("keep-alives between chunks do not end the message: the limit still holds across them",
-          "[router][limits][message]") {
-    broker b(message_limit(100));
-    b.open({C, P});
-    b.provide(P, "svc");
-    const std::uint32_t pid = b.open_session(C, 1, "svc", P);
+TEST_CASE_METHOD(message_fixture,
+                 "keep-alives between chunks do not end the message: the limit still holds across them",
+                 "[router][limits][message]") {
     CHECK(b.response(P, pid, sized("312\n", 50)));
     CHECK(b.response(P, pid, "100\n"));  // 54 so far
     CHECK(b.response(P, pid, "101\n"));  // 58
     CHECK(b.r.session_count() == 1);
     b.take();
     CHECK(b.response(P, pid, sized("311\n", 43)));  // 101 bytes in all
-    CHECK(sorted(b.take()) == sorted({response_to(C, 1, "517 limit: message size\n"),
-                                      update_to(P, pid, "517 limit: message size\n")}));
+    CHECK(sorted(b.take()) == both_get_517());
     CHECK(b.r.session_count() == 0);
 }
 
-TEST_CASE("a keep-alive outside a chunked message starts nothing: the next message is counted from zero",
-          "[router][limits][message]") {
-    broker b(message_limit(100));
-    b.open({C, P});
-    b.provide(P, "svc");
-    const std::uint32_t pid = b.open_session(C, 1, "svc", P);
+TEST_CASE_METHOD(message_fixture,
+                 "a keep-alive outside a chunked message starts nothing: the next message is counted from zero",
+                 "[router][limits][message]") {
     CHECK(b.response(P, pid, "100\n"));
     CHECK(b.response(P, pid, sized("311\n", 100)));  // exactly the limit: the 100 was not counted
     CHECK(b.r.session_count() == 1);
 }
 
-TEST_CASE("a code other than 312 ends the message: the next message is counted from zero",
-          "[router][limits][message]") {
-    broker b(message_limit(100));
-    b.open({C, P});
-    b.provide(P, "svc");
-    const std::uint32_t pid = b.open_session(C, 1, "svc", P);
+TEST_CASE_METHOD(message_fixture,
+                 "a code other than 312 ends the message: the next message is counted from zero",
+                 "[router][limits][message]") {
     CHECK(b.update(C, 1, sized("312\n", 60)));
     CHECK(b.update(C, 1, sized("200\n", 40)));   // message of 100: ok
     CHECK(b.update(C, 1, sized("312\n", 60)));   // 160 without the reset
@@ -1891,8 +1576,7 @@ TEST_CASE("a code other than 312 ends the message: the next message is counted f
         CHECK(got[i].to == P);
         CHECK(got[i].id == pid);
     }
-    CHECK(sorted({got[5], got[6]}) == sorted({response_to(C, 1, "517 limit: message size\n"),
-                                             update_to(P, pid, "517 limit: message size\n")}));
+    CHECK(sorted({got[5], got[6]}) == both_get_517());
 }
 
 TEST_CASE("message sizes are counted per direction and per session", "[router][limits][message]") {
@@ -1923,13 +1607,16 @@ limits idle_limit(std::uint64_t ms) {
     lim.session_idle_timeout_ms = ms;
     return lim;
 }
+
+// session-idle-timeout-ms 1000 (the router's clock starts at 1000), C and P serving svc.
+struct idle_fixture : svc_fixture {
+    idle_fixture() : svc_fixture(idle_limit(1000)) {}
+};
 }  // namespace
 
-TEST_CASE("a session idle for session-idle-timeout-ms ends with 514 session idle timeout to both sides",
-          "[router][limits][idle]") {
-    broker b(idle_limit(1000));  // the router's clock starts at 1000
-    b.open({C, P});
-    b.provide(P, "svc");
+TEST_CASE_METHOD(idle_fixture,
+                 "a session idle for session-idle-timeout-ms ends with 514 session idle timeout to both sides",
+                 "[router][limits][idle]") {
     const std::uint32_t pid = b.open_session(C, 1, "svc", P);
     CHECK(b.builtin(C, 2, "echo").code() == 200);
 
@@ -1948,11 +1635,9 @@ TEST_CASE("a session idle for session-idle-timeout-ms ends with 514 session idle
     CHECK(b.out.closes.empty());
 }
 
-TEST_CASE("traffic in either direction keeps a session from being reaped as idle",
-          "[router][limits][idle]") {
-    broker b(idle_limit(1000));
-    b.open({C, P});
-    b.provide(P, "svc");
+TEST_CASE_METHOD(idle_fixture,
+                 "traffic in either direction keeps a session from being reaped as idle",
+                 "[router][limits][idle]") {
     const std::uint32_t p1 = b.open_session(C, 1, "svc", P);
     const std::uint32_t p2 = b.open_session(C, 2, "svc", P);
 
@@ -1988,11 +1673,9 @@ TEST_CASE("with session-idle-timeout-ms 0 sessions are never reaped", "[router][
 // Bookkeeping: the tables empty out
 // ====================================================================================
 
-TEST_CASE("sessions_of counts a connection's sessions on both sides", "[router][bookkeeping]") {
-    broker b;
-    b.open({C, P, X});
-    b.provide(P, "upstream");
-    b.provide(X, "middle");
+TEST_CASE_METHOD(chain_fixture,
+                 "sessions_of counts a connection's sessions on both sides",
+                 "[router][bookkeeping]") {
     b.open_session(X, 1, "upstream", P);
     b.open_session(C, 1, "middle", X);
     CHECK(b.builtin(X, 2, "echo").code() == 200);
