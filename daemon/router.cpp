@@ -22,6 +22,12 @@ bool is_builtin_name(std::string_view n) noexcept {
            n == "session-info";
 }
 
+// The built-ins that are services to their caller, subject to `call` rules
+// (docs/security.md §5.4); the others are providers' plumbing.
+bool is_called_builtin(std::string_view n) noexcept {
+    return n == "echo" || n == "list-services" || n == "daemon-info";
+}
+
 // A packet that ends a session: 103, 102, or any 4xx/5xx.
 bool is_terminal(std::uint16_t c) noexcept {
     return c == code::proc_done || c == code::proc_dead || proto::is_error(c);
@@ -103,7 +109,14 @@ void router::on_request(conn_id c, connection& conn, const proto::frame& f, acti
 
     std::uint32_t slot = 0;
     conn_id provider = daemon_conn;
-    if (!is_builtin_name(req.service)) {
+    if (is_called_builtin(req.service)) {
+        // Refused before a session exists, like a routed service (§6.2).
+        if (const auto d = check_policy(conn, policy_action::call, req.service); !d.allowed) {
+            out.send(c, packet_type::response, id, code::perm_err, "policy: " + d.rule->text);
+            out.diagnose(c, "call " + std::string(req.service) + " refused by policy: " + d.rule->text);
+            return;
+        }
+    } else if (!is_builtin_name(req.service)) {
         const auto svc = services_.find(req.service);
         if (svc == services_.end()) {
             out.send(c, packet_type::response, id, code::unknown_service,
@@ -358,12 +371,14 @@ router::revoked router::apply_policy(policy p, action_sink& out) {
         ++r.services;
     }
     // One pass over the sessions: those of a refused provider, or whose client
-    // may no longer call their service, end with 504 to both sides.
+    // may no longer call their service (an echo session included), end with
+    // 504 to both sides. Command sessions stay: each later command is checked.
     for (std::uint32_t s = 0; s < sessions_.size(); ++s) {
         const session& ss = sessions_[s];
-        if (!ss.live || ss.provider == daemon_conn) continue;
-        const std::string_view name = service_slots_[ss.service].name;
-        const policy_rule* rule = refused[ss.service];
+        if (!ss.live || (ss.provider == daemon_conn && ss.kind != builtin::echo)) continue;
+        const std::string_view name =
+            ss.provider == daemon_conn ? std::string_view("echo") : service_slots_[ss.service].name;
+        const policy_rule* rule = ss.provider == daemon_conn ? nullptr : refused[ss.service];
         if (!rule) {
             const auto d = check_policy(conns_.find(ss.client)->second, policy_action::call, name);
             if (d.allowed) continue;
@@ -384,7 +399,6 @@ void router::start_builtin(std::uint32_t s, const proto::request_line& req, acti
     session& ss = sessions_[s];
     if (req.service == "echo") {
         ss.kind = builtin::echo;
-        if (builtin_refused(s, req.service, out)) return;
         answer(s, code::ok, "OK", req.args, out);
         return;
     }
@@ -450,10 +464,12 @@ void router::run_command(std::uint32_t s, std::string_view line, action_sink& ou
             if (service_slots_[it->second].provider == ss.client) return reply(code::ok, "OK");
             return reply(code::serv_existed, "the service already exists");
         }
-        if (conn.services.size() >= limits_.max_services_per_connection)
+        if (conn.services.size() >= limits_.max_services_per_connection) {
+            out.diagnose(ss.client, "services-per-connection limit reached");
             return reply(code::limit_exceeded,
                          "limit: services per connection (" +
                              std::to_string(limits_.max_services_per_connection) + ")");
+        }
         if (const auto u = services_per_uid_.find(conn.creds.uid);
             u != services_per_uid_.end() && u->second >= limits_.max_services_per_uid) {
             out.diagnose(ss.client, "services-per-uid limit reached");
@@ -507,6 +523,7 @@ void router::run_command(std::uint32_t s, std::string_view line, action_sink& ou
         return reply(code::ok, "OK", daemon_info_json());
     }
     if (cmd == "echo") {
+        if (builtin_refused(s, cmd, out)) return;
         proto::request_line req;
         (void)proto::parse_request(proto::as_bytes(line), req);
         return reply(code::ok, "OK", req.args);

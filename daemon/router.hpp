@@ -181,8 +181,9 @@ private:
     // last session ends); the caller keeps the provider's list of slots.
     void forget_service(std::uint32_t slot);
     // §7 / security §5.4: `call` rules cover the built-ins that are services for
-    // their caller (echo, list-services, daemon-info). Answers 504 and returns
-    // true when the session's client may not call `name`.
+    // their caller (echo, list-services, daemon-info), also as commands of a
+    // command session. Answers 504 (ending the session) and returns true when
+    // the session's client may not call `name`.
     bool builtin_refused(std::uint32_t s, std::string_view name, action_sink& out);
     policy_decision check_policy(const connection& conn, policy_action a,
                                  std::string_view name) const;

@@ -59,6 +59,13 @@ searpc_gateway::searpc_gateway(std::size_t max_message, std::size_t max_payload,
       max_chunk_(max_payload - 16),  // room for the longest code line, "301 CLIENT CALL\n"
       call_timeout_ms_(call_timeout_ms) {}
 
+void searpc_gateway::set_limits(std::size_t max_message, std::size_t max_payload,
+                                std::uint64_t call_timeout_ms) noexcept {
+    max_message_ = max_message;
+    max_chunk_ = max_payload - 16;
+    call_timeout_ms_ = call_timeout_ms;
+}
+
 void searpc_gateway::on_client_bytes(std::span<const std::uint8_t> bytes, std::uint64_t now_ms,
                                      gateway_output& out) {
     now_ms_ = now_ms;

@@ -44,6 +44,9 @@ public:
     void on_router_frame(const proto::frame& f, gateway_output& out);
     // Fails the call in progress once it is older than the call timeout.
     void on_tick(std::uint64_t now_ms, gateway_output& out);
+    // A reload's limits, for the requests and results read from now on and the
+    // call timeout checked at the next tick.
+    void set_limits(std::size_t max_message, std::size_t max_payload, std::uint64_t call_timeout_ms) noexcept;
 
     std::size_t pending_calls() const noexcept { return calls_.size(); }
     // Part of a request has arrived, not all of it (for the partial-packet timeout).

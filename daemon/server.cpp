@@ -789,10 +789,17 @@ struct server::impl final : action_sink {
                          next.socket_path);
         next.socket_path = cfg.socket_path;
         cfg = std::move(next);
+        spdlog::set_level(spdlog::level::from_str(cfg.log_level));
         rt.set_limits(cfg.lim);
+        // Open connections read their next headers and gateway requests under
+        // the new limits, too (a packet under way keeps its accepted length).
+        for (auto& [id, c] : conns) {
+            c->reader.set_max_payload(cfg.lim.max_payload);
+            if (c->gateway)
+                c->gateway->set_limits(cfg.lim.max_message, cfg.lim.max_payload, cfg.searpc_call_timeout_ms);
+        }
         rt.set_now(now_ms());
         const auto revoked = rt.apply_policy(cfg.access, *this);
-        spdlog::set_level(spdlog::level::from_str(cfg.log_level));
         spdlog::info("config reloaded ({} policy rules)", cfg.policy_rules.size());
         if (revoked.services || revoked.sessions)
             spdlog::warn("reload: the new policy removed {} registrations and ended {} sessions",

@@ -2,6 +2,7 @@
 // rpc::service: what the interop tests cannot drive from python3-searpc or C
 // (pipelined requests, providers dying and coming back, call timeouts), with a
 // minimal client of the named-pipe transport written here.
+#include <csignal>
 #include <cstring>
 #include <poll.h>
 #include <sys/socket.h>
@@ -179,6 +180,26 @@ TEST_CASE("gateway: a call over searpc-call-timeout-ms is err_code 514, the next
     // The daemon checks the timeout on its housekeeping tick (up to 1 s).
     CHECK(steady::now() - start < 3s);
     CHECK(pipe.call("calc", json::array{"add", 2, 40}) == ret(42));
+}
+
+TEST_CASE("gateway: a reload's searpc-call-timeout-ms applies to gateway connections already open",
+          "[rpc][gateway][timeout][reload]") {
+    temp_dir dir;
+    const std::string conf = dir.file("junctiond.conf");
+    write_file(conf, "searpc-call-timeout-ms = 60000\n");
+    gateway_daemon g(dir, {"--config", conf});
+    provider_thread provider(g.daemon.socket(), calc_service());
+    searpc_pipe pipe(g.searpc);
+    CHECK(pipe.call("calc", json::array{"add", 2, 40}) == ret(42));  // the connection is open
+
+    write_file(conf, "searpc-call-timeout-ms = 300\n");
+    ::kill(g.daemon.pid(), SIGHUP);
+    REQUIRE(wait_until([&] { return g.daemon.log().find("config reloaded") != std::string::npos; }));
+    const auto start = steady::now();
+    const auto r = pipe.call("calc", json::array{"sleep", 5000});
+    CHECK(r.at("err_code") == 514);
+    CHECK(steady::now() - start < 3s);  // not the 60 s it was opened with
+    CHECK(pipe.call("calc", json::array{"add", 1, 1}) == ret(2));
 }
 
 // Regression (fixed in 25c401f): searpc_gateway::finish() started the next

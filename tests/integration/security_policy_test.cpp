@@ -43,11 +43,6 @@ std::size_t count_of(const std::string& text, const std::string& what) {
     return n;
 }
 
-void write_file(const std::string& path, const std::string& text) {
-    std::ofstream out(path, std::ios::trunc);
-    out << text;
-}
-
 // One libsearpc named-pipe call on a connected gateway socket (docs/protocol.md
 // §10): native 32-bit length + {"service", "request"}; the reply is the same framing.
 std::string searpc_call(int fd, const std::string& service, const std::string& call) {

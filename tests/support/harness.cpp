@@ -77,6 +77,12 @@ std::string read_file(const std::string& path) {
     return ss.str();
 }
 
+void write_file(const std::string& path, const std::string& text) {
+    std::ofstream out(path, std::ios::trunc);
+    out << text;
+    if (!out.flush()) throw std::runtime_error("cannot write " + path);
+}
+
 run_result run_command(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
                        const std::vector<std::string>& extra_env) {
     temp_dir dir;

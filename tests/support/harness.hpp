@@ -99,6 +99,8 @@ bool socket_accepts(const std::string& path);
 
 // The whole contents of a file ("" if it cannot be read).
 std::string read_file(const std::string& path);
+// Replaces a file's contents (a config file before a SIGHUP, say).
+void write_file(const std::string& path, const std::string& text);
 
 struct packet {
     proto::header hdr;

@@ -985,27 +985,53 @@ TEST_CASE("call rules cover echo, list-services and daemon-info, as REQUESTs and
     const std::string rule = "deny call * uid=" + std::to_string(500 + C);
     b.r.set_policy(policy({rule, "allow provide * *"}));
     b.open({C, C2});
+    std::uint32_t id = 1;
     for (const std::string line : {"echo hi", "list-services", "daemon-info"}) {
         INFO(line);
-        CHECK(b.builtin(C, 1, line) == response_to(C, 1, "504 policy: " + rule + "\n"));
-        CHECK(b.r.session_count() == 0);  // the refusal ended the session
-        CHECK(b.builtin(C2, 1, line).code() == 200);
-        CHECK(b.update(C2, 1, "103\n"));
+        // As a REQUEST: refused before a session exists (§6.2), like a routed service.
+        CHECK(b.builtin(C, id, line) == response_to(C, id, "504 policy: " + rule + "\n"));
+        CHECK(b.r.session_count() == 0);
+        CHECK(b.builtin(C2, id, line).code() == 200);
+        CHECK(b.update(C2, id, "103\n"));
+        ++id;
+        // As a command in a command session: the refusal ends that session.
+        CHECK(b.builtin(C, id, "receive-cmd").code() == 200);
+        CHECK(b.update(C, id, "200\n" + line));
+        CHECK(b.take() == packets{response_to(C, id, "504 policy: " + rule + "\n")});
+        CHECK(b.r.session_count() == 0);
+        ++id;
+        CHECK(std::count_if(b.out.diagnoses.begin(), b.out.diagnoses.end(), [&](const auto& d) {
+                  return d.first == C && d.second == "call " + line.substr(0, line.find(' ')) +
+                                                         " refused by policy: " + rule;
+              }) == 2);
     }
-    // Inside a command session each command is checked: the refusal ends it.
-    CHECK(b.builtin(C, 2, "receive-cmd").code() == 200);
-    CHECK(b.update(C, 2, "200\nlist-services"));
-    CHECK(b.take() == packets{response_to(C, 2, "504 policy: " + rule + "\n")});
-    CHECK(b.r.session_count() == 0);
+    // Refused REQUESTs opened nothing: only C2's three and C's three receive-cmd count.
+    CHECK(b.r.stats().sessions_opened == 6);
     // Providers' plumbing is not a call: C still registers, and is still refused the rest.
-    CHECK(b.builtin(C, 3, "register-service mine").code() == 200);
-    CHECK(b.builtin(C, 4, "receive-cmd").code() == 200);
-    CHECK(b.update(C, 4, "200\nunregister-service mine"));
-    CHECK(b.take() == packets{response_to(C, 4, "200 OK\n")});
-    CHECK(b.builtin(C, 5, "session-info 1").code() == 503);
-    CHECK(std::count_if(b.out.diagnoses.begin(), b.out.diagnoses.end(), [&](const auto& d) {
-              return d.first == C && d.second == "call list-services refused by policy: " + rule;
-          }) == 2);
+    CHECK(b.builtin(C, 10, "register-service mine").code() == 200);
+    CHECK(b.builtin(C, 11, "receive-cmd").code() == 200);
+    CHECK(b.update(C, 11, "200\nunregister-service mine"));
+    CHECK(b.take() == packets{response_to(C, 11, "200 OK\n")});
+    CHECK(b.builtin(C, 12, "session-info 1").code() == 503);
+}
+
+TEST_CASE("a reloaded policy ends the echo sessions of clients it no longer lets call echo, and command "
+          "sessions stay and check each later command", "[router][builtin][policy][reload]") {
+    broker b;
+    b.open({C, C2});
+    CHECK(b.builtin(C, 1, "echo").code() == 200);
+    CHECK(b.builtin(C2, 1, "echo").code() == 200);
+    CHECK(b.builtin(C, 2, "receive-cmd").code() == 200);
+    const std::string rule = "deny call * uid=" + std::to_string(500 + C);
+    const auto revoked = b.r.apply_policy(policy({rule, "allow provide * *"}), b.out);
+    CHECK(revoked.services == 0);
+    CHECK(revoked.sessions == 1);
+    CHECK(b.take() == packets{response_to(C, 1, "504 policy: " + rule + "\n")});
+    CHECK(b.r.session_count() == 2);
+    CHECK(b.update(C2, 1, "200\nstill"));
+    CHECK(b.take() == packets{response_to(C2, 1, "200 OK\nstill")});
+    CHECK(b.update(C, 2, "200\ndaemon-info"));
+    CHECK(b.take() == packets{response_to(C, 2, "504 policy: " + rule + "\n")});
 }
 
 TEST_CASE("a reloaded policy removes the registrations it refuses and ends their sessions with 504 "

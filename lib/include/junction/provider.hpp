@@ -29,6 +29,11 @@
 // connection has lasted max_backoff); the registration backoff starts over on
 // each connection.
 //
+// A registration that junctiond removes while the connection lasts (a reload
+// whose policy refuses it, docs/security.md §7) is not signalled by the
+// protocol: the state stays `registered` and the name is registered again
+// only on the next connection.
+//
 // Sessions: REQUESTs are served by the handlers exactly as with
 // connection::register_service. When the connection is lost, the sessions in
 // flight end (their receive()/respond() throw errc::connection_lost) and are

@@ -40,6 +40,12 @@ public:
     template <class OnFrame>
     std::error_code feed(std::span<const std::uint8_t> bytes, OnFrame&& on_frame);
 
+    // A new bound for the headers read from now on (a reload; a frame already
+    // under way keeps the length it was accepted with).
+    void set_max_payload(std::size_t max_payload_bytes) noexcept {
+        max_payload_ = max_payload_bytes > max_payload ? max_payload : max_payload_bytes;
+    }
+
     bool has_partial() const noexcept { return !partial_.empty(); }
     std::size_t partial_size() const noexcept { return partial_.size(); }
     bool failed() const noexcept { return static_cast<bool>(error_); }
