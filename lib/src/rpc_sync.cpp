@@ -7,59 +7,34 @@
 // thread, so calls from several caller threads need no lock.
 #include "junction/rpc_sync.hpp"
 
-#include <future>
-#include <thread>
-
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/use_future.hpp>
-
+#include "io_thread.hpp"
 #include "junction/proto/text.hpp"
 #include "junction/rpc.hpp"
 
 namespace junction::rpc {
 
-namespace asio = boost::asio;
-
 struct sync_client::impl {
     impl(std::string p, std::string s, options o)
-        : path(std::move(p)), service(std::move(s)), opts(o), work(asio::make_work_guard(io)) {
-        thread = std::thread([this] {
-            for (;;) {
-                try {
-                    io.run();
-                    return;
-                } catch (...) {
-                    // Every coroutine here reports through its future; keep the loop alive
-                    // regardless.
-                }
-            }
-        });
-    }
+        : path(std::move(p)), service(std::move(s)), opts(o) {}
 
     ~impl() {
-        asio::post(io, [this] {
+        loop.shutdown([this] {
             rpc.reset();  // ends the idle sessions
             if (conn) conn->close();
             conn.reset();
-            io.stop();
         });
-        thread.join();
     }
 
     template <class T, class F>
     T run(F f) {
-        std::future<T> result = asio::co_spawn(io, std::move(f), asio::use_future);
-        return result.get();
+        return loop.run<T>(std::move(f));
     }
 
     // io thread only. Calls racing to reconnect may both connect; the first to
     // finish wins and the other connection is closed.
     awaitable<std::shared_ptr<client>> connected() {
         if (rpc && conn->is_open()) co_return rpc;
-        auto c = co_await connection::connect(io.get_executor(), path);
+        auto c = co_await connection::connect(loop.context().get_executor(), path);
         if (rpc && conn->is_open()) {
             c->close();
             co_return rpc;
@@ -73,9 +48,7 @@ struct sync_client::impl {
     const std::string path;
     const std::string service;
     const options opts;
-    asio::io_context io{1};
-    asio::executor_work_guard<asio::io_context::executor_type> work;
-    std::thread thread;
+    junction::detail::io_thread loop;
     std::shared_ptr<connection> conn;  // io thread only
     std::shared_ptr<client> rpc;       // io thread only
 };

@@ -6,15 +6,9 @@
 // sync_session releases its session there too (its destructor sends the 103).
 #include "junction/sync_client.hpp"
 
-#include <future>
-#include <thread>
-
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/use_future.hpp>
 
+#include "io_thread.hpp"
 #include "junction/connection.hpp"
 
 namespace junction {
@@ -22,49 +16,33 @@ namespace junction {
 namespace asio = boost::asio;
 
 struct sync_client::impl {
-    impl(std::string p, duration t) : path(std::move(p)), timeout(t), work(asio::make_work_guard(io)) {
-        thread = std::thread([this] {
-            for (;;) {
-                try {
-                    io.run();
-                    return;
-                } catch (...) {
-                    // Every library coroutine catches its own errors; keep the loop alive regardless.
-                }
-            }
-        });
-    }
+    impl(std::string p, duration t) : path(std::move(p)), timeout(t) {}
 
     ~impl() {
-        asio::post(io, [this] {
+        loop.shutdown([this] {
             if (conn) conn->close();
             conn.reset();
-            io.stop();
         });
-        thread.join();
     }
 
     // Runs the coroutine made by f on the io thread and waits for its result.
     template <class T, class F>
     T run(F f) {
-        std::future<T> result = asio::co_spawn(io, std::move(f), asio::use_future);
-        return result.get();
+        return loop.run<T>(std::move(f));
     }
 
     // io thread only.
     awaitable<std::shared_ptr<connection>> connected(duration connect_timeout) {
         if (!conn || !conn->is_open()) {
             conn.reset();
-            conn = co_await connection::connect(io.get_executor(), path, connect_timeout);
+            conn = co_await connection::connect(loop.context().get_executor(), path, connect_timeout);
         }
         co_return conn;
     }
 
     std::string path;
     duration timeout;  // caller side only
-    asio::io_context io{1};
-    asio::executor_work_guard<asio::io_context::executor_type> work;
-    std::thread thread;
+    detail::io_thread loop;
     std::shared_ptr<connection> conn;  // io thread only
 };
 
@@ -135,7 +113,7 @@ void sync_session::release() noexcept {
     if (!session_ || !client_) return;
     // The session's destructor (which may send the 103) must run on the io thread.
     try {
-        asio::post(client_->io, [s = std::move(session_)]() mutable { s.reset(); });
+        asio::post(client_->loop.context(), [s = std::move(session_)]() mutable { s.reset(); });
     } catch (...) {
     }
     session_.reset();
