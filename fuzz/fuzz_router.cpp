@@ -49,25 +49,11 @@ namespace jd = junction::daemon;
 
 namespace {
 
+using junction::fuzz::printable;
+using junction::fuzz::trace;
+
 constexpr jd::conn_id max_conn = 8;
 
-// FUZZ_TRACE=1 prints every event and action (to replay a crash by hand).
-const bool trace = std::getenv("FUZZ_TRACE") != nullptr;
-
-std::string printable(std::string_view s) {
-    std::string out;
-    for (const char ch : s) {
-        const auto c = static_cast<unsigned char>(ch);
-        if (c >= 0x20 && c < 0x7F) {
-            out += ch;
-        } else {
-            char buf[8];
-            std::snprintf(buf, sizeof buf, "\\x%02x", c);
-            out += buf;
-        }
-    }
-    return out;
-}
 
 jd::limits fuzz_limits() {
     jd::limits lim;

@@ -44,27 +44,13 @@ namespace jd = junction::daemon;
 
 namespace {
 
+using junction::fuzz::printable;
+using junction::fuzz::trace;
+
 constexpr std::size_t max_message = 4096;
 constexpr std::size_t max_payload = 200;  // small, so calls and results need chunks
 constexpr std::uint64_t call_timeout_ms = 100;
 
-// FUZZ_TRACE=1 prints every event and output (to replay a crash by hand).
-const bool trace = std::getenv("FUZZ_TRACE") != nullptr;
-
-std::string printable(std::string_view s) {
-    std::string out;
-    for (const char ch : s) {
-        const auto c = static_cast<unsigned char>(ch);
-        if (c >= 0x20 && c < 0x7F) {
-            out += ch;
-        } else {
-            char buf[8];
-            std::snprintf(buf, sizeof buf, "\\x%02x", c);
-            out += buf;
-        }
-    }
-    return out;
-}
 
 const std::array<std::string_view, 8> services = {"calc", "echo", "svc.2", "bad name",
                                                   "", "-x", "user.1000.a", "\xc3\xa9"};
