@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 
 #include <cstring>
+#include <functional>
 #include <fstream>
 #include <sys/socket.h>
 #include <string>
@@ -151,57 +152,60 @@ TEST_CASE("max-connections-per-uid refuses the uid at its limit and not another 
     CHECK(admitted);
 }
 
+// A per-uid limit set to 2, with two connections of uid 65534 and one of root.
+// fill() makes each uid reach it on its own count: `line(1..2)` are accepted,
+// `line(3)` is refused with `517 <refusal>`.
+struct per_uid_limit {
+    explicit per_uid_limit(const std::string& option)
+        : d(dir, open_socket({option, "2"})),
+          a(nobody_user.client(d.socket())),
+          b(nobody_user.client(d.socket())),
+          root(d.socket()) {}
+
+    using line_of = std::function<std::string(int)>;
+    void fill(const line_of& nobody_line, const line_of& root_line, const std::string& refusal) {
+        CHECK(a.request(1, nobody_line(1), due).code() == 200);
+        CHECK(b.request(1, nobody_line(2), due).code() == 200);
+        const packet refused = a.request(2, nobody_line(3), due);
+        CHECK(refused.code() == 517);
+        CHECK(refused.message() == refusal);
+        // root has a count of its own: two, then its own refusal.
+        CHECK(root.request(1, root_line(1), due).code() == 200);
+        CHECK(root.request(2, root_line(2), due).code() == 200);
+        CHECK(root.request(3, root_line(3), due).code() == 517);
+    }
+
+    temp_dir dir;
+    daemon_process d;
+    other_user nobody_user{nobody};
+    raw_client a, b, root;
+};
+
 TEST_CASE("max-sessions-per-uid counts all connections of that uid and not other uids", "[security][limits]") {
     SECURITY_TEST_NEEDS_ROOT();
-    temp_dir dir;
-    daemon_process d(dir, open_socket({"--max-sessions-per-uid", "2"}));
-    other_user nobody_user(nobody);
-    raw_client a = nobody_user.client(d.socket());
-    raw_client b = nobody_user.client(d.socket());
-    raw_client root(d.socket());
-
-    CHECK(a.request(1, "echo", due).code() == 200);
-    CHECK(b.request(1, "echo", due).code() == 200);
-    const packet refused = a.request(2, "echo", due);
-    CHECK(refused.code() == 517);
-    CHECK(refused.message() == "limit: sessions per uid (2)");
-
-    // root has a count of its own: two sessions, then its own refusal.
-    CHECK(root.request(1, "echo", due).code() == 200);
-    CHECK(root.request(2, "echo", due).code() == 200);
-    CHECK(root.request(3, "echo", due).code() == 517);
+    per_uid_limit t("--max-sessions-per-uid");
+    const auto echo = [](int) { return std::string("echo"); };
+    t.fill(echo, echo, "limit: sessions per uid (2)");
 
     // Ending a session gives the uid room again. The 102 for an unknown id proves
     // the daemon has handled the 103 before it (one connection is handled in order).
-    a.send(packet_type::update, 1, "103\n");
-    a.send(packet_type::update, 99, "200\n");
-    const packet barrier = a.recv(due);
+    t.a.send(packet_type::update, 1, "103\n");
+    t.a.send(packet_type::update, 99, "200\n");
+    const packet barrier = t.a.recv(due);
     CHECK(barrier.id() == 99);
     CHECK(barrier.code() == 102);
-    CHECK(b.request(2, "echo", due).code() == 200);
+    CHECK(t.b.request(2, "echo", due).code() == 200);
 }
 
 TEST_CASE("max-services-per-uid counts all connections of that uid and not other uids", "[security][limits]") {
     SECURITY_TEST_NEEDS_ROOT();
-    temp_dir dir;
-    daemon_process d(dir, open_socket({"--max-services-per-uid", "2"}));
-    other_user nobody_user(nobody);
-    raw_client a = nobody_user.client(d.socket());
-    raw_client b = nobody_user.client(d.socket());
-    raw_client root(d.socket());
-
-    CHECK(a.request(1, "register-service user.65534.one", due).code() == 200);
-    CHECK(b.request(1, "register-service user.65534.two", due).code() == 200);
-    const packet refused = a.request(2, "register-service user.65534.three", due);
-    CHECK(refused.code() == 517);
-    CHECK(refused.message() == "limit: services per uid (2)");
-    // root has a count of its own.
-    CHECK(root.request(1, "register-service one", due).code() == 200);
-    CHECK(root.request(2, "register-service two", due).code() == 200);
-    CHECK(root.request(3, "register-service three", due).code() == 517);
+    per_uid_limit t("--max-services-per-uid");
+    t.fill([](int i) { return "register-service user.65534.n" + std::to_string(i); },
+           [](int i) { return "register-service root.n" + std::to_string(i); },
+           "limit: services per uid (2)");
     // A provider going away gives its uid room again.
-    b.close();
-    CHECK(wait_until([&] { return a.request(3, "register-service user.65534.three", due).code() == 200; },
+    t.b.close();
+    CHECK(wait_until([&] { return t.a.request(3, "register-service user.65534.n3", due).code() == 200; },
                      due));
 }
 
