@@ -340,6 +340,21 @@ TEST_CASE("slow reader: a client that never reads while its provider floods it i
     CHECK(peak - baseline < 4 * max_queued / 1024);
     CHECK(sleeper.wait_closed(due));
     CHECK(wait_until([&] { return d.log().find("slow reader") != std::string::npos; }, due));
+    // Chunks sent after the close but before the 515 was seen are answered 102, and those
+    // answers may still be on their way: read them up to an echo barrier, which the daemon
+    // answers after them (it answers a connection's packets in order).
+    constexpr std::uint32_t barrier = 0x7d000000;
+    provider.send(packet_type::request, barrier, "echo barrier");
+    for (int i = 0;; ++i) {
+        REQUIRE(i <= sent);
+        const packet p = provider.recv(due);
+        if (p.id() == barrier) {
+            CHECK(as_hex(p) == response(barrier, "200 OK\nbarrier"));
+            break;
+        }
+        CHECK(as_hex(p) == update(sleeper_y, "102 no such session\n"));
+    }
+    provider.send(packet_type::update, barrier, "103\n");
 
     // The provider and its other client carry on.
     provider.send(packet_type::response, other_y, "200 OK\nserved");
