@@ -1,7 +1,7 @@
 // The I/O shell around the router.
 //
 // Flow of one wake-up:
-//   socket readable ─▶ read_loop: read what is there into the shared scratch
+//   socket readable ─▶ on_readable: read what is there into the shared scratch
 //   buffer (until a short read) ─▶ frame_reader.feed ─▶ router.on_packet per
 //   frame ─▶ action_sink: bytes appended to target connections' `out` buffers,
 //   targets marked dirty ─▶ after_batch(): each dirty connection flushes once
@@ -9,7 +9,7 @@
 //   async_write), then deferred closes run (router.on_close, 515s to peers).
 //
 // One thread, one io_context. Per connection: one read loop (a chain of
-// completion handlers, see read_loop) and at most one write in flight. Queued
+// completion handlers, see wait_readable) and at most one write in flight. Queued
 // bytes per connection are bounded by limits::max_queued_bytes: a connection
 // that does not read what it is sent is closed at the bound (docs/protocol.md,
 // "Slow readers").
@@ -108,8 +108,6 @@ gid_t socket_gid(const std::string& name) {
 // so idle connections stay small while busy ones do not reallocate per write.
 constexpr std::size_t keep_capacity = 64 * 1024;
 
-constexpr std::size_t small_first = 1024;
-constexpr std::size_t large_first = 4096;
 
 struct connection {
     connection(conn_id i, socket_type s, std::size_t max_payload)
@@ -141,9 +139,6 @@ struct connection {
     // router's packets for them go to `router_inbox` and through the translator.
     std::unique_ptr<searpc_gateway> gateway;
     std::vector<std::uint8_t> router_inbox;
-    // async_read_some's buffer (see read_loop and read_available): small_first
-    // bytes, large_first while the peer sends bursts.
-    std::vector<std::uint8_t> first = std::vector<std::uint8_t>(small_first);
 
     std::size_t queued() const noexcept { return out.size() + inflight.size() + router_inbox.size(); }
 };
@@ -403,27 +398,12 @@ struct server::impl final : action_sink {
 
     enum class read_result { drained, more, stop };
 
-    // Handles the bytes of one wake-up. `first` bytes are already in c.first
-    // (from async_read_some); when that buffer came back full, or `more` says
-    // so, the rest is read straight into the shared scratch buffer until a
-    // short read empties the socket.
-    read_result read_available(connection& c, std::size_t first, bool more) {
+    // Handles one wake-up: reads straight into the shared scratch buffer until
+    // a short read (or EAGAIN) empties the socket, at most 8 buffers full.
+    read_result read_available(connection& c) {
         rt.set_now(now_ms());
-        std::size_t have = first;
-        std::memcpy(scratch.data(), c.first.data(), first);
-        bool full = more || first == c.first.size();
-        // A burst that fills the 1 KiB first buffer costs three recvs (that one,
-        // the rest into scratch, and the next async_read_some's EAGAIN); with 4 KiB
-        // one recv usually takes it all. Measured (8x16, `--pin one`, perf stat):
-        // recvs per sendto 3.0 -> 2.1, hub syscalls per call 0.34 -> 0.29 (the
-        // relay: 0.17). Back to 1 KiB when the peer sends little again, so an
-        // idle connection holds at most 4 KiB, usually 1.
-        if (!more && full && c.first.size() < large_first) {
-            c.first.resize(large_first);
-        } else if (!more && first <= small_first / 4 && c.first.size() > small_first) {
-            c.first.resize(small_first);
-            c.first.shrink_to_fit();
-        }
+        std::size_t have = 0;
+        bool full = true;  // the socket may hold bytes: read
         // Bounded rounds per wake-up, so one busy peer cannot starve the others.
         for (int round = 0; round < 8; ++round) {
             std::string gone;
@@ -544,28 +524,32 @@ struct server::impl final : action_sink {
         schedule_close(c, why);
     }
 
-    // The read loop of a connection: one async_read_some in flight, whose
-    // handler reads what is there and starts the next. async_read_some (not
-    // async_wait): Asio then reads speculatively and, after a short read, waits
-    // for the next edge without re-arming epoll, one syscall less per wake-up.
-    // Its small per-connection buffer takes the first bytes; the shared scratch
-    // buffer takes the rest.
+    // The read loop of a connection: a chain of handlers, each reading what
+    // is there and waiting for the next wake-up. A new connection is read at
+    // once (bytes a client sent with its connect are there before any epoll
+    // edge); after that, each round ends with a short read or EAGAIN, so the
+    // socket is empty and the next round waits for readiness (async_wait) and
+    // then reads into the shared scratch buffer. Not async_read_some: Asio
+    // 1.81 tries a speculative recvfrom before waiting after every read that
+    // returned bytes, and on an emptied socket that is an EAGAIN, one
+    // recvfrom in two (8x16: 0.146 recvfrom per routed call against the
+    // relay's 0.073 reads). The socket is registered edge-triggered: an edge
+    // that fires while no wait is queued (during a yield) loses no data,
+    // because every wait starts after a read that emptied the socket.
     //
     // A chain of plain completion handlers rather than a coroutine: this runs
     // once per wake-up, and resuming an awaitable (a frame for each async
     // operation, awaitable_thread pump, type-erased executor) cost about 790 Ir
     // per routed call more (callgrind, seq64: 4,460 -> 3,674). The handlers
     // come from Asio's per-thread recycling allocator: no malloc per wake-up.
-    void read_loop(conn_ptr c) {
+    void wait_readable(conn_ptr c) {
         connection& cr = *c;
-        cr.sock.async_read_some(asio::buffer(cr.first),
-                                [this, c = std::move(c)](error_code ec, std::size_t n) mutable {
-                                    on_readable(std::move(c), ec, n, false);
-                                });
+        cr.sock.async_wait(socket_type::wait_read, [this, c = std::move(c)](error_code ec) mutable {
+            on_readable(std::move(c), ec);
+        });
     }
 
-    // `more`: resumed after a yield, the socket may still hold bytes.
-    void on_readable(conn_ptr c, error_code ec, std::size_t n, bool more) {
+    void on_readable(conn_ptr c, error_code ec = {}) {
         const conn_id id = c->id;
         try {
             if (c->closing) return;
@@ -576,15 +560,13 @@ struct server::impl final : action_sink {
             }
             const std::size_t dirty_before = dirty.size();
             answers_only = true;
-            const read_result r = read_available(*c, n, more);
+            const read_result r = read_available(*c);
             if (answers_only) flush_now(dirty_before);
             request_flush();
             if (r == read_result::stop) return;
-            if (r == read_result::drained) return read_loop(std::move(c));
+            if (r == read_result::drained) return wait_readable(std::move(c));
             // Yield to the other connections, then read on.
-            asio::post(io, [this, c = std::move(c)]() mutable {
-                on_readable(std::move(c), {}, 0, true);
-            });
+            asio::post(io, [this, c = std::move(c)]() mutable { on_readable(std::move(c)); });
         } catch (const std::exception& ex) {
             // A bug or bad_alloc: this connection goes, the daemon stays.
             spdlog::error("conn {}: read loop failed: {}; closing", id, ex.what());
@@ -643,7 +625,7 @@ struct server::impl final : action_sink {
         rt.on_open(id, cr);
         spdlog::info("conn {} open{} (pid {} uid {} gid {})", id, searpc ? " (searpc gateway)" : "",
                      cr.pid, cr.uid, cr.gid);
-        read_loop(std::move(c));
+        on_readable(std::move(c));
     }
 
     asio::awaitable<void> accept_loop(acceptor_type& from, bool searpc) {
