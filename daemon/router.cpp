@@ -109,27 +109,25 @@ void router::on_request(conn_id c, connection& conn, const proto::frame& f, acti
 
     std::uint32_t slot = 0;
     conn_id provider = daemon_conn;
-    if (is_called_builtin(req.service)) {
-        // Refused before a session exists, like a routed service (§6.2).
-        if (const auto d = check_policy(conn, policy_action::call, req.service); !d.allowed) {
-            out.send(c, packet_type::response, id, code::perm_err, "policy: " + d.rule->text);
-            out.diagnose(c, "call " + std::string(req.service) + " refused by policy: " + d.rule->text);
-            return;
-        }
-    } else if (!is_builtin_name(req.service)) {
+    const bool is_builtin = is_builtin_name(req.service);
+    if (!is_builtin) {
         const auto svc = services_.find(req.service);
         if (svc == services_.end()) {
             out.send(c, packet_type::response, id, code::unknown_service,
                      "unknown service " + std::string(req.service));
             return;
         }
+        slot = svc->second;
+        provider = service_slots_[slot].provider;
+    }
+    // Routed services and the built-ins that are services to their caller are
+    // refused before a session exists (§6.2).
+    if (!is_builtin || is_called_builtin(req.service)) {
         if (const auto d = check_policy(conn, policy_action::call, req.service); !d.allowed) {
             out.send(c, packet_type::response, id, code::perm_err, "policy: " + d.rule->text);
             out.diagnose(c, "call " + std::string(req.service) + " refused by policy: " + d.rule->text);
             return;
         }
-        slot = svc->second;
-        provider = service_slots_[slot].provider;
     }
 
     const std::uint32_t s = new_session();
@@ -360,13 +358,14 @@ router::revoked router::apply_policy(policy p, action_sink& out) {
     for (std::uint32_t slot = 0; slot < service_slots_.size(); ++slot) {
         const service_slot& sv = service_slots_[slot];
         if (!sv.live && sv.sessions == 0) continue;
-        const auto d = check_policy(conns_.find(sv.provider)->second, policy_action::provide, sv.name);
+        connection& pconn = conns_.find(sv.provider)->second;
+        const auto d = check_policy(pconn, policy_action::provide, sv.name);
         if (d.allowed) continue;
         refused[slot] = d.rule;
         if (!sv.live) continue;
         out.diagnose(sv.provider,
                      "service " + sv.name + " unregistered by the reloaded policy: " + d.rule->text);
-        std::erase(conns_.find(sv.provider)->second.services, slot);
+        std::erase(pconn.services, slot);
         forget_service(slot);
         ++r.services;
     }

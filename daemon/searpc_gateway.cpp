@@ -55,14 +55,14 @@ void append_frame(std::vector<std::uint8_t>& out, packet_type t, std::uint32_t i
 
 searpc_gateway::searpc_gateway(std::size_t max_message, std::size_t max_payload,
                                std::uint64_t call_timeout_ms)
-    : max_message_(max_message),
-      max_chunk_(max_payload - 16),  // room for the longest code line, "301 CLIENT CALL\n"
-      call_timeout_ms_(call_timeout_ms) {}
+{
+    set_limits(max_message, max_payload, call_timeout_ms);
+}
 
 void searpc_gateway::set_limits(std::size_t max_message, std::size_t max_payload,
                                 std::uint64_t call_timeout_ms) noexcept {
     max_message_ = max_message;
-    max_chunk_ = max_payload - 16;
+    max_chunk_ = max_payload - 16;  // room for the longest code line, "301 CLIENT CALL\n"
     call_timeout_ms_ = call_timeout_ms;
 }
 

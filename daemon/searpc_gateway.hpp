@@ -84,9 +84,9 @@ private:
     void end_session(const std::string& service, std::uint16_t code, gateway_output& out);
     session* session_by_id(std::uint32_t id, std::string* service);
 
-    std::size_t max_message_;
-    std::size_t max_chunk_;  // content bytes per packet
-    std::uint64_t call_timeout_ms_;
+    std::size_t max_message_ = 0;
+    std::size_t max_chunk_ = 0;  // content bytes per packet
+    std::uint64_t call_timeout_ms_ = 0;
     std::vector<std::uint8_t> inbox_;  // partial request bytes
     std::deque<call> calls_;           // front: in progress
     boost::unordered_flat_map<std::string, session> sessions_;

@@ -31,8 +31,9 @@ struct frame {
 
 class frame_reader {
 public:
-    explicit frame_reader(std::size_t max_payload_bytes = max_payload) noexcept
-        : max_payload_(max_payload_bytes > max_payload ? max_payload : max_payload_bytes) {}
+    explicit frame_reader(std::size_t max_payload_bytes = max_payload) noexcept {
+        set_max_payload(max_payload_bytes);
+    }
 
     // Calls on_frame(const frame&) for every complete frame; on_frame returns false
     // to stop early (the remaining bytes are dropped). Returns the error that
@@ -59,7 +60,7 @@ private:
     // Checks a decoded header; sets error_ and bad_header_ when it is not acceptable.
     bool accept(const header& h) noexcept;
 
-    std::size_t max_payload_;
+    std::size_t max_payload_ = max_payload;
     std::vector<std::uint8_t> partial_;
     std::error_code error_;
     header bad_header_{};
