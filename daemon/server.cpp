@@ -16,7 +16,6 @@
 #include "server.hpp"
 
 #include <chrono>
-#include <cstring>
 #include <grp.h>
 #include <sys/socket.h>
 
@@ -107,7 +106,6 @@ gid_t socket_gid(const std::string& name) {
 // Buffers larger than this are released by the housekeeping tick once drained,
 // so idle connections stay small while busy ones do not reallocate per write.
 constexpr std::size_t keep_capacity = 64 * 1024;
-
 
 struct connection {
     connection(conn_id i, socket_type s, std::size_t max_payload)
