@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <spawn.h>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
@@ -45,21 +46,47 @@ temp_dir::~temp_dir() {
 
 namespace {
 
-std::vector<char*> c_argv(const std::vector<std::string>& v) {
+// The environment of a child: ours with `extra_env` applied ("K=V" sets, "K" removes).
+std::vector<std::string> child_env(const std::vector<std::string>& extra_env) {
+    std::vector<std::string> env;
+    for (char** e = environ; *e; ++e) env.emplace_back(*e);
+    for (const auto& kv : extra_env) {
+        const auto key = kv.substr(0, kv.find('=')) + "=";
+        std::erase_if(env, [&](const std::string& e) { return e.starts_with(key); });
+        if (kv.find('=') != std::string::npos) env.push_back(kv);
+    }
+    return env;
+}
+
+std::vector<char*> c_array(const std::vector<std::string>& v) {
     std::vector<char*> out;
     for (const auto& s : v) out.push_back(const_cast<char*>(s.c_str()));
     out.push_back(nullptr);
     return out;
 }
 
-void apply_env(const std::vector<std::string>& extra_env) {
-    for (const auto& kv : extra_env) {
-        const auto eq = kv.find('=');
-        if (eq == std::string::npos)
-            ::unsetenv(kv.c_str());
-        else
-            ::setenv(kv.substr(0, eq).c_str(), kv.substr(eq + 1).c_str(), 1);
-    }
+// Starts argv[0] (looked up in PATH) with stdout and stderr opened on the given
+// files. posix_spawn, not fork(): a test process has threads (providers, sync
+// clients), and a forked child that allocates before exec can block forever on
+// a lock another thread held at the fork (malloc's, ASan's allocator's).
+pid_t spawn(const std::vector<std::string>& argv, const std::vector<std::string>& extra_env,
+            const std::string& out, const std::string& err, int open_flags) {
+    const auto env = child_env(extra_env);
+    auto args = c_array(argv);
+    auto envp = c_array(env);
+    posix_spawn_file_actions_t actions;
+    ::posix_spawn_file_actions_init(&actions);
+    ::posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | open_flags, 0644);
+    if (err == out)
+        ::posix_spawn_file_actions_adddup2(&actions, 1, 2);
+    else
+        ::posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | open_flags, 0644);
+    pid_t pid = -1;
+    const int rc = ::posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), envp.data());
+    ::posix_spawn_file_actions_destroy(&actions);
+    if (rc != 0)
+        throw std::runtime_error("cannot start " + argv.at(0) + ": " + std::strerror(rc));
+    return pid;
 }
 
 int decode_status(int st) {
@@ -87,19 +114,15 @@ run_result run_command(const std::vector<std::string>& argv, std::chrono::millis
                        const std::vector<std::string>& extra_env) {
     temp_dir dir;
     const std::string out = dir.file("stdout"), err = dir.file("stderr");
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-        apply_env(extra_env);
-        const int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        const int e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        ::dup2(o, 1);
-        ::dup2(e, 2);
-        auto args = c_argv(argv);
-        ::execvp(args[0], args.data());
-        std::fprintf(stderr, "exec %s: %s\n", args[0], std::strerror(errno));
-        ::_exit(127);
-    }
     run_result r;
+    pid_t pid = -1;
+    try {
+        pid = spawn(argv, extra_env, out, err, O_TRUNC);
+    } catch (const std::runtime_error& e) {
+        r.status = 127;  // what a shell reports for a command it cannot run
+        r.err = e.what();
+        return r;
+    }
     int st = 0;
     const bool done = wait_until(
         [&] { return ::waitpid(pid, &st, WNOHANG) == pid; }, timeout);
@@ -117,18 +140,7 @@ run_result run_command(const std::vector<std::string>& argv, std::chrono::millis
 
 child_process::child_process(const std::vector<std::string>& argv, const std::string& log_path,
                              const std::vector<std::string>& extra_env) {
-    pid_ = ::fork();
-    if (pid_ < 0) throw std::runtime_error("fork failed");
-    if (pid_ == 0) {
-        apply_env(extra_env);
-        const int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-        ::dup2(fd, 1);
-        ::dup2(fd, 2);
-        auto args = c_argv(argv);
-        ::execvp(args[0], args.data());
-        std::fprintf(stderr, "exec %s: %s\n", args[0], std::strerror(errno));
-        ::_exit(127);
-    }
+    pid_ = spawn(argv, extra_env, log_path, log_path, O_APPEND);
 }
 
 child_process::~child_process() {
