@@ -1,34 +1,41 @@
 // The I/O shell around the router.
 //
 // Flow of one wake-up:
-//   socket readable ─▶ on_readable: read what is there into the shared scratch
-//   buffer (until a short read) ─▶ frame_reader.feed ─▶ router.on_packet per
-//   frame ─▶ action_sink: bytes appended to target connections' `out` buffers,
-//   targets marked dirty ─▶ after_batch(): each dirty connection flushes once
-//   (one non-blocking write of everything queued; the rest goes to one
-//   async_write), then deferred closes run (router.on_close, 515s to peers).
+//   epoll_wait ─▶ per ready connection: read what is there into the shared
+//   scratch buffer (until a short read, at most 8 buffers) ─▶ frame_reader.feed
+//   ─▶ router.on_packet per frame ─▶ action_sink: bytes appended to target
+//   connections' `out` buffers, targets marked dirty ─▶ due timers ─▶
+//   after_batch(): each dirty connection flushes once (one send() of everything
+//   queued; what the kernel does not take waits for EPOLLOUT), then deferred
+//   closes run (router.on_close, 515s to peers).
 //
-// One thread, one io_context. Per connection: one read loop (a chain of
-// completion handlers, see wait_readable) and at most one write in flight. Queued
-// bytes per connection are bounded by limits::max_queued_bytes: a connection
-// that does not read what it is sent is closed at the bound (docs/protocol.md,
-// "Slow readers").
+// One thread, one epoll set, level-triggered: listeners, connections and a
+// signalfd (SIGINT, SIGTERM, SIGHUP). Timers (housekeeping tick, systemd status
+// and watchdog, shutdown deadline, accept retry) are deadlines folded into
+// epoll_wait's timeout. The loop is the daemon's own rather than Asio's: one
+// epoll_wait per wake-up and no per-operation bookkeeping; with Asio's reactor
+// a routed call cost ~40% more CPU in the hub than the bench's minimal relay
+// (docs/performance.md, "The event loop"). Queued bytes per connection are
+// bounded by limits::max_queued_bytes: a connection that does not read what it
+// is sent is closed at the bound (docs/protocol.md, "Slow readers").
 #include "server.hpp"
 
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstddef>
 #include <chrono>
+#include <csignal>
+#include <cstring>
+#include <fcntl.h>
 #include <grp.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/un.h>
+#include <system_error>
+#include <unistd.h>
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/local/stream_protocol.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/signal_set.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
 #include <boost/unordered/unordered_flat_map.hpp>
 #include <spdlog/spdlog.h>
 
@@ -44,17 +51,6 @@
 #endif
 
 namespace junction::daemon {
-
-namespace asio = boost::asio;
-using stream = asio::local::stream_protocol;
-// Sockets bound to the io_context's own executor type rather than the
-// type-erased any_io_executor: every handler's work tracking then calls the
-// scheduler directly. Callgrind seq64: 3,433 -> 3,355 Ir per call.
-using executor = asio::io_context::executor_type;
-using socket_type = asio::basic_stream_socket<stream, executor>;
-using acceptor_type = asio::basic_socket_acceptor<stream, executor>;
-using boost::system::error_code;
-constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 
 namespace {
 
@@ -108,16 +104,20 @@ gid_t socket_gid(const std::string& name) {
 constexpr std::size_t keep_capacity = 64 * 1024;
 
 struct connection {
-    connection(conn_id i, socket_type s, std::size_t max_payload)
-        : id(i), sock(std::move(s)), reader(max_payload) {}
+    connection(conn_id i, int f, std::size_t max_payload) : id(i), fd(f), reader(max_payload) {}
+    ~connection() {
+        if (fd >= 0) ::close(fd);  // also leaves the epoll set
+    }
+    connection(const connection&) = delete;
+    connection& operator=(const connection&) = delete;
 
     conn_id id;
-    socket_type sock;
+    int fd;
     proto::frame_reader reader;
     credentials creds;
-    std::vector<std::uint8_t> out;       // queued, not yet handed to the kernel
-    std::vector<std::uint8_t> inflight;  // owned by the one async_write in flight
-    bool writing = false;
+    std::vector<std::uint8_t> out;  // queued; out[0, out_sent) is already written
+    std::size_t out_sent = 0;
+    std::uint32_t interest = EPOLLIN;  // the events registered in the epoll set
     bool dirty = false;
     // Closing happens in two steps. `forgotten`: the router has been told and
     // nothing more is queued. Then the socket lingers until what was queued
@@ -126,7 +126,6 @@ struct connection {
     bool closing = false;    // no more reading; finalize() is due
     bool forgotten = false;  // router told; out of routing
     bool abandon = false;
-    bool sock_closed = false;
     std::uint64_t close_started_ms = 0;
     std::uint32_t diagnostics = 0;  // problems logged (see diagnose)
     bool got_packet = false;
@@ -138,10 +137,31 @@ struct connection {
     std::unique_ptr<searpc_gateway> gateway;
     std::vector<std::uint8_t> router_inbox;
 
-    std::size_t queued() const noexcept { return out.size() + inflight.size() + router_inbox.size(); }
+    std::size_t unsent() const noexcept { return out.size() - out_sent; }
+    std::size_t queued() const noexcept { return unsent() + router_inbox.size(); }
 };
 
-using conn_ptr = std::shared_ptr<connection>;
+constexpr std::uint32_t ev_in = EPOLLIN, ev_out = EPOLLOUT;
+
+// epoll_event.data of what is not a connection (connection ids are 32-bit).
+constexpr std::uint64_t tag_listener = std::uint64_t{1} << 32;
+constexpr std::uint64_t tag_gateway_listener = tag_listener + 1;
+constexpr std::uint64_t tag_signals = tag_listener + 2;
+
+[[noreturn]] void fail_errno(const std::string& what) {
+    throw std::system_error(errno, std::generic_category(), what);
+}
+
+// The path a listening Unix socket is bound to (for socket-activated fds).
+std::string bound_path(int fd) {
+    sockaddr_un addr{};
+    socklen_t len = sizeof addr;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0 ||
+        len <= offsetof(sockaddr_un, sun_path))
+        return "?";
+    return std::string(addr.sun_path, ::strnlen(addr.sun_path, len - offsetof(sockaddr_un, sun_path)));
+}
+
 
 }  // namespace
 
@@ -149,36 +169,50 @@ struct server::impl final : action_sink {
     impl(config c, std::vector<std::string> a)
         : cfg(std::move(c)),
           args(std::move(a)),
-          // One thread and nothing else touches the io_context (signals arrive
-          // through Asio's self-pipe, the watchdog is a timer): without locks the
-          // scheduler and reactor skip ~640 instructions of pthread_mutex per
-          // routed call (callgrind, seq64). Only one io_context in the process may
-          // then own signal_sets, which holds for junctiond.
-          io(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE),
           rt(cfg.lim, now_ms(), JUNCTION_VERSION),
-          signals(io, SIGINT, SIGTERM),
-          hangup(io, SIGHUP),
-          shutdown_timer(io),
-          tick_timer(io),
           scratch(scratch_size) {
         rt.set_policy(cfg.access);
+        ep = ::epoll_create1(EPOLL_CLOEXEC);
+        if (ep < 0) fail_errno("epoll_create1");
+        // SIGINT, SIGTERM and SIGHUP arrive as reads on a signalfd. Blocked here,
+        // before anything could start a thread (junctiond has none).
+        sigset_t set;
+        ::sigemptyset(&set);
+        for (const int sig : {SIGINT, SIGTERM, SIGHUP}) ::sigaddset(&set, sig);
+        if (::sigprocmask(SIG_BLOCK, &set, nullptr) != 0) fail_errno("sigprocmask");
+        signal_fd = ::signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+        // Sockets are written with MSG_NOSIGNAL; this covers the rest (a log pipe whose reader went).
+        ::signal(SIGPIPE, SIG_IGN);
+        if (signal_fd < 0) fail_errno("signalfd");
+        watch(signal_fd, EPOLLIN, tag_signals);
+    }
+    ~impl() {
+        conns.clear();  // closes their sockets
+        for (const int fd : {listen_fd, gateway_listen_fd, signal_fd, ep})
+            if (fd >= 0) ::close(fd);
     }
 
     config cfg;
     std::vector<std::string> args;
-    asio::io_context io;
     router rt;
-    bound_socket bound;
-    std::optional<acceptor_type> acceptor;
+    int ep = -1;         // the epoll set
+    int signal_fd = -1;
+    bound_socket bound;  // the socket file we bound (none when socket-activated)
+    int listen_fd = -1;
     bound_socket gateway_bound;  // --searpc-socket
-    std::optional<acceptor_type> gateway_acceptor;
-    asio::signal_set signals;
-    asio::signal_set hangup;
-    asio::steady_timer shutdown_timer;
-    asio::steady_timer tick_timer;
+    int gateway_listen_fd = -1;
+    bool running = true;
     std::vector<std::uint8_t> scratch;  // shared read buffer (one thread)
 
-    boost::unordered_flat_map<conn_id, conn_ptr> conns;
+    // Timers: each a deadline in now_ms() time, 0 when not armed.
+    std::uint64_t tick_at = 0;
+    std::uint64_t status_at = 0;
+    std::uint64_t watchdog_at = 0;
+    std::uint64_t watchdog_period_ms = 0;
+    std::uint64_t shutdown_at = 0;
+    std::uint64_t accept_retry_at = 0;  // listeners paused after an accept error
+
+    boost::unordered_flat_map<conn_id, std::unique_ptr<connection>> conns;
     // The hot path's view of `conns` (target() runs for every forwarded packet):
     // slots[id & (size - 1)] is the live connection with that id, if any. Ids
     // are chosen at accept so that live ones never share a slot, and the table
@@ -195,6 +229,12 @@ struct server::impl final : action_sink {
     // --- action_sink ----------------------------------------------------------
 
     connection*& slot_of(conn_id id) noexcept { return slots[id & (slots.size() - 1)]; }
+
+    // The connection with this id, lingering ones included.
+    connection* live(conn_id id) noexcept {
+        connection* c = slot_of(id);
+        return c && c->id == id ? c : nullptr;
+    }
 
     connection* target(conn_id id) {
         connection* c = slot_of(id);
@@ -266,47 +306,64 @@ struct server::impl final : action_sink {
         c.closing = true;
         c.close_reason = reason;
         to_close.push_back(c.id);
+        update_interest(c);  // no more reading
     }
 
     // Step one (once): the router forgets the connection and tells its peers.
     // Step two: the socket closes when what is queued is written, at once when
-    // abandoned. Called again from the write handler and the linger deadline.
+    // abandoned. Called again once the queue drains and at the linger deadline.
     void finalize(conn_id id) {
         const auto it = conns.find(id);
         if (it == conns.end()) return;
-        const conn_ptr c = it->second;
-        if (!c->forgotten) {
-            c->forgotten = true;
-            c->closing = true;
-            c->close_started_ms = now_ms();
-            if (auto u = conns_per_uid.find(c->creds.uid); u != conns_per_uid.end() && --u->second == 0)
+        connection& c = *it->second;
+        if (!c.forgotten) {
+            c.forgotten = true;
+            c.closing = true;
+            c.close_started_ms = now_ms();
+            if (auto u = conns_per_uid.find(c.creds.uid); u != conns_per_uid.end() && --u->second == 0)
                 conns_per_uid.erase(u);
-            spdlog::info("conn {} closed (pid {} uid {}): {}{}", id, c->creds.pid, c->creds.uid,
-                         c->close_reason.empty() ? "closed" : c->close_reason,
-                         c->diagnostics > max_diagnostics
-                             ? " (" + std::to_string(c->diagnostics) + " problems in all)"
+            spdlog::info("conn {} closed (pid {} uid {}): {}{}", id, c.creds.pid, c.creds.uid,
+                         c.close_reason.empty() ? "closed" : c.close_reason,
+                         c.diagnostics > max_diagnostics
+                             ? " (" + std::to_string(c.diagnostics) + " problems in all)"
                              : std::string());
             rt.on_close(id, *this);
-            if (!c->abandon) flush(c);
+            if (!c.abandon) flush(c);
         }
-        if (!c->abandon && (c->writing || !c->out.empty())) return;  // lingers
-        c->sock_closed = true;
-        error_code ig;
-        c->sock.shutdown(socket_type::shutdown_both, ig);
-        c->sock.close(ig);
+        if (!c.abandon && c.unsent() > 0) return;  // lingers until written (EPOLLOUT) or the deadline
+        ::shutdown(c.fd, SHUT_RDWR);
         slot_of(id) = nullptr;
-        conns.erase(it);
-        if (stopping && conns.empty()) io.stop();
+        conns.erase(it);  // closes the socket
+        if (stopping && conns.empty()) running = false;
     }
 
     // A write failed: nothing more can be delivered on this connection.
-    void fail_write(connection& c, const error_code& ec) {
+    void fail_write(connection& c, int err) {
         c.abandon = true;
         c.out.clear();
+        c.out_sent = 0;
         if (!c.closing)
-            schedule_close(c, "write failed: " + ec.message());
+            schedule_close(c, std::string("write failed: ") + std::strerror(err));
         else
             to_close.push_back(c.id);
+    }
+
+    // --- The epoll set --------------------------------------------------------------
+
+    void watch(int fd, std::uint32_t events, std::uint64_t data, int op = EPOLL_CTL_ADD) {
+        epoll_event ev{};
+        ev.events = events;
+        ev.data.u64 = data;
+        if (::epoll_ctl(ep, op, fd, &ev) != 0) fail_errno("epoll_ctl");
+    }
+
+    // Level-triggered: EPOLLIN until the connection closes, EPOLLOUT while the
+    // kernel has not taken everything queued.
+    void update_interest(connection& c) {
+        const std::uint32_t want = (c.closing ? 0 : ev_in) | (c.unsent() > 0 && !c.abandon ? ev_out : 0);
+        if (want == c.interest) return;
+        c.interest = want;
+        watch(c.fd, want, c.id, EPOLL_CTL_MOD);
     }
 
     // --- Writing --------------------------------------------------------------------
@@ -323,7 +380,7 @@ struct server::impl final : action_sink {
         }
         // A reply may be as large as the message limit: the bound applies to
         // what is already queued, so a reading client always gets its answer.
-        if (!g.to_client.empty() && !c.sock_closed && !c.abandon &&
+        if (!g.to_client.empty() && !c.abandon &&
             (c.queued() <= cfg.lim.max_queued_bytes || has_room(c, g.to_client.size()))) {
             c.out.insert(c.out.end(), g.to_client.begin(), g.to_client.end());
             mark_dirty(c);
@@ -334,42 +391,36 @@ struct server::impl final : action_sink {
         }
     }
 
-    void flush(const conn_ptr& c) {
-        if (c->gateway && !c->router_inbox.empty() && !c->sock_closed) {
+    // One send() of everything queued. What the kernel does not take stays
+    // queued, with EPOLLOUT registered; until that event (`writable`) comes,
+    // a flush does not try again.
+    void flush(connection& c, bool writable = false) {
+        if (c.gateway && !c.router_inbox.empty()) {
             std::vector<std::uint8_t> inbox;
-            inbox.swap(c->router_inbox);
+            inbox.swap(c.router_inbox);
             gateway_output g;
             proto::frame_reader frames;
             frames.feed(inbox, [&](const proto::frame& f) {
-                c->gateway->on_router_frame(f, g);
+                c.gateway->on_router_frame(f, g);
                 return true;
             });
-            apply(*c, g);
+            apply(c, g);
         }
-        if (c->sock_closed || c->abandon || c->writing || c->out.empty()) return;
-        error_code ec;
-        const std::size_t n = c->sock.write_some(asio::buffer(c->out), ec);
-        if (ec && ec != asio::error::would_block) return fail_write(*c, ec);
-        if (!ec && n == c->out.size()) {
-            c->out.clear();
-            return;
+        if (c.abandon || c.unsent() == 0 || ((c.interest & EPOLLOUT) && !writable)) return;
+        const ssize_t n = ::send(c.fd, c.out.data() + c.out_sent, c.unsent(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return fail_write(c, errno);
+        if (n > 0) c.out_sent += static_cast<std::size_t>(n);
+        if (c.unsent() == 0) {
+            c.out.clear();
+            c.out_sent = 0;
+        } else if (c.out_sent >= c.out.size() / 2) {
+            // Keep the written part from piling up in front of what is queued.
+            c.out.erase(c.out.begin(), c.out.begin() + static_cast<std::ptrdiff_t>(c.out_sent));
+            c.out_sent = 0;
         }
-        // The kernel buffer is full: hand the rest to one async_write.
-        if (!ec) c->out.erase(c->out.begin(), c->out.begin() + static_cast<std::ptrdiff_t>(n));
-        c->inflight.swap(c->out);
-        c->writing = true;
-        asio::async_write(c->sock, asio::buffer(c->inflight), [this, c](error_code wec, std::size_t) {
-            c->writing = false;
-            c->inflight.clear();
-            if (c->sock_closed) return;
-            if (wec)
-                fail_write(*c, wec);
-            else
-                flush(c);
-            // A lingering connection whose bytes are all written closes now.
-            if (c->forgotten && c->out.empty() && !c->writing) to_close.push_back(c->id);
-            after_batch();
-        });
+        update_interest(c);
+        // A lingering connection whose bytes are all written closes now.
+        if (c.forgotten && c.unsent() == 0) to_close.push_back(c.id);
     }
 
     // Flushes every connection touched by the last batch of events, then runs
@@ -380,10 +431,10 @@ struct server::impl final : action_sink {
         while (!dirty.empty() || !to_close.empty()) {
             dirty_batch.swap(dirty);
             for (const conn_id id : dirty_batch) {
-                const auto it = conns.find(id);
-                if (it == conns.end()) continue;
-                it->second->dirty = false;
-                flush(it->second);
+                if (connection* c = live(id)) {
+                    c->dirty = false;
+                    flush(*c);
+                }
             }
             dirty_batch.clear();
             closing_batch.swap(to_close);
@@ -394,48 +445,29 @@ struct server::impl final : action_sink {
 
     // --- Reading ------------------------------------------------------------------------
 
-    enum class read_result { drained, more, stop };
-
-    // Handles one wake-up: reads straight into the shared scratch buffer until
-    // a short read (or EAGAIN) empties the socket, at most 8 buffers full.
-    read_result read_available(connection& c) {
+    // Handles one readiness event: reads straight into the shared scratch
+    // buffer until a short read (or EAGAIN) empties the socket, at most 8
+    // buffers full so that one busy peer cannot starve the others (what is
+    // left is reported again by the level-triggered epoll set).
+    void read_available(connection& c) {
         rt.set_now(now_ms());
-        std::size_t have = 0;
-        bool full = true;  // the socket may hold bytes: read
-        // Bounded rounds per wake-up, so one busy peer cannot starve the others.
         for (int round = 0; round < 8; ++round) {
-            std::string gone;
-            if (full) {
-                error_code ec;
-                const std::size_t n =
-                    c.sock.read_some(asio::buffer(scratch.data() + have, scratch.size() - have), ec);
-                if (ec == asio::error::would_block) {
-                    full = false;
-                } else if (ec || n == 0) {
-                    full = false;
-                    gone = ec && ec != asio::error::eof ? ec.message() : "end of stream";
-                } else {
-                    have += n;
-                    full = have == scratch.size();
-                }
+            const ssize_t n = ::read(c.fd, scratch.data(), scratch.size());
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+            if (n <= 0) {
+                schedule_close(c, n == 0 ? "end of stream" : std::strerror(errno));
+                return;
             }
-            if (have > 0 && !take_bytes(c, have)) return read_result::stop;
-            if (!gone.empty()) {
-                schedule_close(c, gone);
-                return read_result::stop;
-            }
-            // A short read emptied the socket: nothing is left behind the epoll edge.
-            if (!full) return read_result::drained;
-            have = 0;
+            const auto got = static_cast<std::size_t>(n);
+            if (!take_bytes(c, got)) return;
+            if (got < scratch.size()) return;  // a short read emptied the socket
         }
-        return read_result::more;
     }
 
     // Hands `n` bytes of scratch to the connection's reader (frames to the
     // router) or gateway. False when the connection must not be read further.
     bool take_bytes(connection& c, std::size_t n) {
         if (c.gateway) {
-            answers_only = false;
             gateway_output g;
             const std::uint64_t before = c.gateway->requests_received();
             c.gateway->on_client_bytes({scratch.data(), n}, now_ms(), g);
@@ -451,8 +483,6 @@ struct server::impl final : action_sink {
         std::size_t frames = 0;
         const auto err = c.reader.feed({scratch.data(), n}, [&](const proto::frame& f) {
             ++frames;
-            if (f.hdr.type != static_cast<std::uint8_t>(proto::packet_type::response))
-                answers_only = false;
             go_on = rt.on_packet(c.id, f, *this) && !c.closing;
             return go_on;
         });
@@ -467,39 +497,6 @@ struct server::impl final : action_sink {
             return false;
         }
         return go_on;
-    }
-
-    // Writes happen once per event-loop round, after every connection that was
-    // ready in it has been read: 16 frames for one provider from 8 clients leave
-    // in one write, not 8. Asio queues the posted flush behind its reactor
-    // task, so it also costs one epoll_wait (timeout 0) and a trip through
-    // the scheduler; a round that queued nothing does not post one.
-    bool flush_posted = false;
-    void request_flush() {
-        if (flush_posted || (dirty.empty() && to_close.empty())) return;
-        flush_posted = true;
-        asio::post(io, [this] {
-            flush_posted = false;
-            after_batch();
-        });
-    }
-
-    // RESPONSEs go to clients, and a client hears only from the providers of
-    // its own sessions: nothing else in the round is likely to write to the
-    // connections a read of RESPONSEs made dirty, so they are flushed at once
-    // (dirty[from..]; connections already dirty before this read wait for the
-    // round's flush). Gathering still happens where it pays, clients writing
-    // to one provider. Per call one post and one epoll_wait less: seq64
-    // callgrind 3,722 -> 3,433 Ir per call, perf stat 10 -> 9 hub syscalls.
-    bool answers_only = false;  // the read in progress carried only RESPONSEs
-    void flush_now(std::size_t from) {
-        for (std::size_t i = from; i < dirty.size(); ++i) {
-            const auto it = conns.find(dirty[i]);
-            if (it == conns.end()) continue;
-            it->second->dirty = false;
-            flush(it->second);
-        }
-        dirty.resize(from);
     }
 
     void protocol_error(connection& c, std::error_code err) {
@@ -522,88 +519,48 @@ struct server::impl final : action_sink {
         schedule_close(c, why);
     }
 
-    // The read loop of a connection: a chain of handlers, each reading what
-    // is there and waiting for the next wake-up. A new connection is read at
-    // once (bytes a client sent with its connect are there before any epoll
-    // edge); after that, each round ends with a short read or EAGAIN, so the
-    // socket is empty and the next round waits for readiness (async_wait) and
-    // then reads into the shared scratch buffer. Not async_read_some: Asio
-    // 1.81 tries a speculative recvfrom before waiting after every read that
-    // returned bytes, and on an emptied socket that is an EAGAIN, one
-    // recvfrom in two (8x16: 0.146 recvfrom per routed call against the
-    // relay's 0.073 reads). The socket is registered edge-triggered: an edge
-    // that fires while no wait is queued (during a yield) loses no data,
-    // because every wait starts after a read that emptied the socket.
-    //
-    // A chain of plain completion handlers rather than a coroutine: this runs
-    // once per wake-up, and resuming an awaitable (a frame for each async
-    // operation, awaitable_thread pump, type-erased executor) cost about 790 Ir
-    // per routed call more (callgrind, seq64: 4,460 -> 3,674). The handlers
-    // come from Asio's per-thread recycling allocator: no malloc per wake-up.
-    void wait_readable(conn_ptr c) {
-        connection& cr = *c;
-        cr.sock.async_wait(socket_type::wait_read, [this, c = std::move(c)](error_code ec) mutable {
-            on_readable(std::move(c), ec);
-        });
-    }
-
-    void on_readable(conn_ptr c, error_code ec = {}) {
-        const conn_id id = c->id;
+    // A readiness event for a connection. Reading stops once it is closing (its
+    // interest drops EPOLLIN); a lingering one only waits to be writable.
+    void on_connection_event(conn_id id, std::uint32_t events) {
+        connection* c = live(id);
+        if (!c) return;  // closed earlier in this batch
         try {
-            if (c->closing) return;
-            if (ec) {
-                schedule_close(*c, ec == asio::error::eof ? "end of stream" : ec.message());
-                request_flush();
-                return;
-            }
-            const std::size_t dirty_before = dirty.size();
-            answers_only = true;
-            const read_result r = read_available(*c);
-            if (answers_only) flush_now(dirty_before);
-            request_flush();
-            if (r == read_result::stop) return;
-            if (r == read_result::drained) return wait_readable(std::move(c));
-            // Yield to the other connections, then read on.
-            asio::post(io, [this, c = std::move(c)]() mutable { on_readable(std::move(c)); });
+            if ((events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) && (c->interest & EPOLLOUT)) flush(*c, true);
+            if (!c->closing && (events & (EPOLLIN | EPOLLHUP | EPOLLERR))) read_available(*c);
         } catch (const std::exception& ex) {
             // A bug or bad_alloc: this connection goes, the daemon stays.
-            spdlog::error("conn {}: read loop failed: {}; closing", id, ex.what());
-            if (const auto it = conns.find(id); it != conns.end()) {
-                it->second->abandon = true;
-                schedule_close(*it->second, "internal error");
+            spdlog::error("conn {}: read failed: {}; closing", id, ex.what());
+            if ((c = live(id))) {
+                c->abandon = true;
+                schedule_close(*c, "internal error");
                 to_close.push_back(id);
-                after_batch();
             }
         }
     }
 
     // --- Accepting --------------------------------------------------------------------------
 
-    void refuse(socket_type& sock, const credentials& cr, const std::string& why) {
+    void refuse(int fd, const credentials& cr, const std::string& why) {
         spdlog::warn("refused connection (pid {} uid {}): {}", cr.pid, cr.uid, why);
         std::vector<std::uint8_t> pkt;
         proto::append_code_packet(pkt, proto::packet_type::response, 0, proto::code::limit_exceeded,
                                   why);
-        error_code ig;
-        sock.non_blocking(true, ig);
-        sock.write_some(asio::buffer(pkt), ig);
-        sock.close(ig);
+        [[maybe_unused]] const ssize_t n = ::send(fd, pkt.data(), pkt.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        ::close(fd);
     }
 
-    void on_accept(socket_type sock, bool searpc) {
-        const credentials cr = peer_credentials(sock.native_handle());
+    void on_accept(int fd, bool searpc) {
+        const credentials cr = peer_credentials(fd);
         if (conns.size() >= cfg.lim.max_connections)
-            return refuse(sock, cr,
+            return refuse(fd, cr,
                           "limit: connections (" + std::to_string(cfg.lim.max_connections) + ")");
         if (conns_per_uid[cr.uid] >= cfg.lim.max_connections_per_uid)
-            return refuse(sock, cr,
+            return refuse(fd, cr,
                           "limit: connections per uid (" +
                               std::to_string(cfg.lim.max_connections_per_uid) + ")");
-        error_code ec;
-        sock.non_blocking(true, ec);
         if (2 * (conns.size() + 1) > slots.size()) {
             std::vector<connection*> bigger(2 * slots.size(), nullptr);
-            for (const auto& [live, lc] : conns) bigger[live & (bigger.size() - 1)] = lc.get();
+            for (const auto& [other, lc] : conns) bigger[other & (bigger.size() - 1)] = lc.get();
             slots.swap(bigger);
         }
         // Ids wrap after 2^32 accepts; never reuse one still live (nor share its slot).
@@ -611,35 +568,54 @@ struct server::impl final : action_sink {
         do {
             id = next_id++;
         } while (id == daemon_conn || slot_of(id) != nullptr);
-        auto c = std::make_shared<connection>(id, std::move(sock), cfg.lim.max_payload);
-        c->creds = cr;
-        c->opened_ms = now_ms();
+        auto owned = std::make_unique<connection>(id, fd, cfg.lim.max_payload);
+        connection& c = *owned;
+        c.creds = cr;
+        c.opened_ms = now_ms();
         if (searpc)
-            c->gateway = std::make_unique<searpc_gateway>(cfg.lim.max_message, cfg.lim.max_payload,
-                                                          cfg.searpc_call_timeout_ms);
-        slot_of(id) = c.get();
-        conns.emplace(id, c);
+            c.gateway = std::make_unique<searpc_gateway>(cfg.lim.max_message, cfg.lim.max_payload,
+                                                         cfg.searpc_call_timeout_ms);
+        watch(fd, c.interest, id);
+        slot_of(id) = &c;
+        conns.emplace(id, std::move(owned));
         ++conns_per_uid[cr.uid];
         rt.on_open(id, cr);
         spdlog::info("conn {} open{} (pid {} uid {} gid {})", id, searpc ? " (searpc gateway)" : "",
                      cr.pid, cr.uid, cr.gid);
-        on_readable(std::move(c));
+        // Bytes a client sent with its connect are there already: read them now.
+        on_connection_event(id, EPOLLIN);
     }
 
-    asio::awaitable<void> accept_loop(acceptor_type& from, bool searpc) {
-        asio::steady_timer backoff(io);
-        while (from.is_open()) {
-            auto [ec, sock] = co_await from.async_accept(use_tuple);
-            if (ec == asio::error::operation_aborted || stopping) co_return;
-            if (ec) {
-                // EMFILE and friends: log, wait a little, try again.
-                spdlog::error("accept failed: {}", ec.message());
-                backoff.expires_after(std::chrono::milliseconds(100));
-                co_await backoff.async_wait(use_tuple);
+    // Accepts what is waiting (at most 64 per wake-up; the rest is reported again).
+    void on_listener_ready(int listener, bool searpc) {
+        for (int k = 0; k < 64 && !stopping; ++k) {
+            const int fd = ::accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+            if (fd >= 0) {
+                on_accept(fd, searpc);
                 continue;
             }
-            on_accept(std::move(sock), searpc);
+            if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+            if (errno == EINTR || errno == ECONNABORTED) continue;
+            // EMFILE and friends: log, stop watching the listeners for a little
+            // while (a level-triggered listener would spin the loop), try again.
+            spdlog::error("accept failed: {}", std::strerror(errno));
+            pause_listeners(true);
+            accept_retry_at = now_ms() + 100;
+            return;
         }
+    }
+
+    void pause_listeners(bool pause) {
+        if (listen_fd >= 0) watch(listen_fd, pause ? 0 : ev_in, tag_listener, EPOLL_CTL_MOD);
+        if (gateway_listen_fd >= 0)
+            watch(gateway_listen_fd, pause ? 0 : ev_in, tag_gateway_listener, EPOLL_CTL_MOD);
+    }
+
+    void add_listener(int fd, std::uint64_t tag) {
+        // Socket-activated fds may come blocking; accept4 must never block the loop.
+        const int flags = ::fcntl(fd, F_GETFL);
+        if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) fail_errno("fcntl");
+        watch(fd, EPOLLIN, tag);
     }
 
     // --- Shutdown ------------------------------------------------------------------------------
@@ -650,9 +626,10 @@ struct server::impl final : action_sink {
         systemd::notify_stopping();
         spdlog::info("signal {}: shutting down ({} connections, {} sessions)", signo, conns.size(),
                      rt.session_count());
-        error_code ig;
-        if (acceptor) acceptor->close(ig);
-        if (gateway_acceptor) gateway_acceptor->close(ig);
+        for (int* fd : {&listen_fd, &gateway_listen_fd}) {
+            if (*fd >= 0) ::close(*fd);  // new connects are refused from here on
+            *fd = -1;
+        }
         unlink_if_ours(bound);
         unlink_if_ours(gateway_bound);
         rt.set_now(now_ms());
@@ -664,33 +641,35 @@ struct server::impl final : action_sink {
         for (auto& [id, c] : conns) mark_dirty(*c);
         after_batch();
         if (conns.empty()) {
-            io.stop();
+            running = false;
             return;
         }
-        shutdown_timer.expires_after(std::chrono::milliseconds(cfg.shutdown_timeout_ms));
-        shutdown_timer.async_wait([this](error_code) {
-            spdlog::warn("shutdown deadline: closing {} connections with unwritten data",
-                         conns.size());
-            std::vector<conn_id> ids;
-            for (auto& [id, c] : conns) {
-                c->abandon = true;
-                ids.push_back(id);
-            }
-            for (const conn_id id : ids) finalize(id);
-            io.stop();
-        });
+        shutdown_at = now_ms() + cfg.shutdown_timeout_ms;
     }
 
-    void wait_signal() {
-        signals.async_wait([this](error_code ec, int signo) {
-            if (!ec) begin_shutdown(signo);
-        });
+    void on_shutdown_deadline() {
+        spdlog::warn("shutdown deadline: closing {} connections with unwritten data", conns.size());
+        std::vector<conn_id> ids;
+        for (auto& [id, c] : conns) {
+            c->abandon = true;
+            ids.push_back(id);
+        }
+        for (const conn_id id : ids) finalize(id);
+        running = false;
+    }
+
+    void on_signals() {
+        signalfd_siginfo si{};
+        while (::read(signal_fd, &si, sizeof si) == static_cast<ssize_t>(sizeof si)) {
+            if (si.ssi_signo == SIGHUP)
+                reload();
+            else
+                begin_shutdown(static_cast<int>(si.ssi_signo));
+        }
     }
 
     // --- systemd: readiness, status, watchdog (daemon/systemd.hpp) -----------------------------
 
-    std::optional<asio::steady_timer> status_timer;
-    std::optional<asio::steady_timer> watchdog_timer;
     std::string listen_path;
     std::string last_status;
 
@@ -707,48 +686,81 @@ struct server::impl final : action_sink {
         last_status = std::move(line);
     }
 
-    void status_updates() {
-        status_timer->expires_after(std::chrono::seconds(5));
-        status_timer->async_wait([this](error_code ec) {
-            if (ec || stopping) return;
-            send_status();
-            status_updates();
-        });
-    }
-
-    // The pings come from the event loop itself, so a stuck loop stops them and
-    // systemd restarts the daemon. They go on during shutdown until io.stop().
-    void watchdog_pings(std::chrono::microseconds period) {
-        watchdog_timer->expires_after(period);
-        watchdog_timer->async_wait([this, period](error_code ec) {
-            if (ec) return;
-            systemd::notify_watchdog();
-            watchdog_pings(period);
-        });
-    }
-
-    // Called once the acceptor is listening: READY=1, then status and watchdog timers.
+    // Called once the listener accepts: READY=1, then status updates every 5 s
+    // and, under a watchdog, pings at half its interval. The pings come from
+    // the event loop itself, so a stuck loop stops them and systemd restarts
+    // the daemon; they go on during shutdown until the loop ends.
     void announce_ready() {
         systemd::notify_ready();
         send_status();
-        status_timer.emplace(io);
-        status_updates();
+        status_at = now_ms() + 5000;
         if (const auto interval = systemd::watchdog_interval()) {
             systemd::notify_watchdog();
-            watchdog_timer.emplace(io);
-            watchdog_pings(*interval / 2);
+            watchdog_period_ms = std::max<std::uint64_t>(
+                1, static_cast<std::uint64_t>(
+                       std::chrono::duration_cast<std::chrono::milliseconds>(*interval / 2).count()));
+            watchdog_at = now_ms() + watchdog_period_ms;
+        }
+    }
+
+    // --- Timers --------------------------------------------------------------------------------
+
+    // Milliseconds until the earliest armed deadline (-1: none).
+    int next_timeout(std::uint64_t now) const {
+        std::uint64_t first = 0;
+        for (const std::uint64_t at : {tick_at, status_at, watchdog_at, shutdown_at, accept_retry_at})
+            if (at && (!first || at < first)) first = at;
+        if (!first) return -1;
+        return first <= now ? 0 : static_cast<int>(std::min<std::uint64_t>(first - now, 60'000));
+    }
+
+    void run_due_timers(std::uint64_t now) {
+        const auto due = [now](std::uint64_t& at) {
+            if (!at || at > now) return false;
+            at = 0;
+            return true;
+        };
+        if (due(watchdog_at)) {
+            systemd::notify_watchdog();
+            watchdog_at = now + watchdog_period_ms;
+        }
+        if (due(accept_retry_at) && !stopping) pause_listeners(false);
+        if (due(status_at) && !stopping) {
+            send_status();
+            status_at = now + 5000;
+        }
+        if (due(tick_at) && !stopping) {
+            tick();
+            tick_at = now_ms() + static_cast<std::uint64_t>(tick_interval().count());
+        }
+        if (due(shutdown_at)) on_shutdown_deadline();
+    }
+
+    // --- The loop ------------------------------------------------------------------------------
+
+    void run_loop() {
+        std::array<epoll_event, 64> events;
+        while (running) {
+            const int n = ::epoll_wait(ep, events.data(), static_cast<int>(events.size()),
+                                       next_timeout(now_ms()));
+            if (n < 0 && errno != EINTR) fail_errno("epoll_wait");
+            for (int i = 0; i < n; ++i) {
+                const std::uint64_t tag = events[i].data.u64;
+                if (tag == tag_listener)
+                    on_listener_ready(listen_fd, false);
+                else if (tag == tag_gateway_listener)
+                    on_listener_ready(gateway_listen_fd, true);
+                else if (tag == tag_signals)
+                    on_signals();
+                else
+                    on_connection_event(static_cast<conn_id>(tag), events[i].events);
+            }
+            run_due_timers(now_ms());
+            after_batch();
         }
     }
 
     // --- Reload (SIGHUP) ----------------------------------------------------------------------
-
-    void wait_hangup() {
-        hangup.async_wait([this](error_code ec, int) {
-            if (ec) return;
-            reload();
-            wait_hangup();
-        });
-    }
 
     // Parses the command line and config file again. Limits, policy and log
     // level change in place; connections and sessions are untouched. An
@@ -793,23 +805,12 @@ struct server::impl final : action_sink {
     std::chrono::milliseconds tick_interval() const {
         std::uint64_t t = std::min(cfg.lim.first_packet_timeout_ms, cfg.lim.partial_packet_timeout_ms);
         if (cfg.lim.session_idle_timeout_ms) t = std::min(t, cfg.lim.session_idle_timeout_ms);
-        if (gateway_acceptor) t = std::min(t, cfg.searpc_call_timeout_ms);
+        if (gateway_listen_fd >= 0) t = std::min(t, cfg.searpc_call_timeout_ms);
         return std::chrono::milliseconds(std::clamp<std::uint64_t>(t / 4, 5, 1000));
-    }
-
-    void start_ticks() {
-        tick_timer.expires_after(tick_interval());
-        tick_timer.async_wait([this](error_code ec) {
-            if (ec || stopping) return;
-            tick();
-            start_ticks();
-        });
     }
 
     void release_idle_buffers(connection& c) {
         if (c.out.empty() && c.out.capacity() > keep_capacity) std::vector<std::uint8_t>().swap(c.out);
-        if (!c.writing && c.inflight.capacity() > keep_capacity)
-            std::vector<std::uint8_t>().swap(c.inflight);
         if (!c.reader.has_partial()) c.reader.shrink();
     }
 
@@ -867,47 +868,35 @@ int server::run() {
     // The optional libsearpc gateway socket: passed as "searpc", or bound here.
     // It is ready before the main socket accepts, so whoever waits for the main
     // socket finds the gateway too.
+    // (pick_listen_fd would hand a single unnamed fd to any name: ask by name only.)
     const bool searpc_passed = std::any_of(passed.begin(), passed.end(),
                                            [](const auto& f) { return f.name == "searpc"; });
     if (searpc_passed) {
-        m.gateway_acceptor.emplace(m.io, stream(), *systemd::pick_listen_fd(passed, "searpc"));
-        spdlog::info("searpc gateway on {} (socket-activated)",
-                     m.gateway_acceptor->local_endpoint().path());
+        m.gateway_listen_fd = *systemd::pick_listen_fd(passed, "searpc");
+        spdlog::info("searpc gateway on {} (socket-activated)", bound_path(m.gateway_listen_fd));
     } else if (!m.cfg.searpc_socket.empty()) {
         m.gateway_bound = bind_unix_listener(m.cfg.searpc_socket, m.cfg.socket_mode,
                                              socket_gid(m.cfg.socket_group));
-        m.gateway_acceptor.emplace(m.io, stream(), m.gateway_bound.fd);
+        m.gateway_listen_fd = m.gateway_bound.fd;
         spdlog::info("searpc gateway on {}", m.cfg.searpc_socket);
     }
+    if (m.gateway_listen_fd >= 0) m.add_listener(m.gateway_listen_fd, tag_gateway_listener);
     if (const auto fd = systemd::pick_listen_fd(passed, "junction")) {
-        m.acceptor.emplace(m.io, stream(), *fd);
-        m.listen_path = m.acceptor->local_endpoint().path();
+        m.listen_fd = *fd;
+        m.listen_path = bound_path(*fd);
         spdlog::info("junctiond {} listening on {} (socket-activated, {} fds passed)",
                      JUNCTION_VERSION, m.listen_path, passed.size());
     } else {
         m.bound = bind_unix_listener(m.cfg.socket_path, m.cfg.socket_mode,
                                      socket_gid(m.cfg.socket_group));
-        m.acceptor.emplace(m.io, stream(), m.bound.fd);
+        m.listen_fd = m.bound.fd;
         m.listen_path = m.cfg.socket_path;
         spdlog::info("junctiond {} listening on {}", JUNCTION_VERSION, m.cfg.socket_path);
     }
-    m.wait_signal();
-    m.wait_hangup();
-    m.start_ticks();
-    const auto spawn_accept = [&m](acceptor_type& from, bool searpc) {
-        asio::co_spawn(m.io, m.accept_loop(from, searpc), [](std::exception_ptr e) {
-            if (!e) return;
-            try {
-                std::rethrow_exception(e);
-            } catch (const std::exception& ex) {
-                spdlog::critical("accept loop failed: {}", ex.what());
-            }
-        });
-    };
-    spawn_accept(*m.acceptor, false);
-    if (m.gateway_acceptor) spawn_accept(*m.gateway_acceptor, true);
+    m.add_listener(m.listen_fd, tag_listener);
+    m.tick_at = now_ms() + static_cast<std::uint64_t>(m.tick_interval().count());
     m.announce_ready();
-    m.io.run();
+    m.run_loop();
     unlink_if_ours(m.bound);
     unlink_if_ours(m.gateway_bound);
     spdlog::info("junctiond stopped");

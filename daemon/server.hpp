@@ -1,6 +1,6 @@
 // The I/O shell: listeners, connections, write queues, signals. Owns every
 // file descriptor and does nothing clever; all decisions are the router's.
-// Asio stays inside server.cpp (this header is included by main.cpp).
+// Its event loop is its own (epoll, signalfd; see server.cpp).
 #pragma once
 
 #include <memory>
