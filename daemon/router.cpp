@@ -161,8 +161,10 @@ void router::on_update(conn_id c, const proto::frame& f, action_sink& out) {
     const auto it = by_client_.find(key(c, f.hdr.id));
     if (it == by_client_.end()) return on_unknown_session(c, f, out);
     const std::uint32_t s = it->second;
-    proto::code_line cl;
-    if (const auto ec = proto::parse_code_line(f.payload, cl)) {
+    const std::uint16_t cd = proto::routed_code(f.payload);
+    if (cd == 0) {
+        proto::code_line cl;
+        const auto ec = proto::parse_code_line(f.payload, cl);
         out.diagnose(c, "bad UPDATE: " + error_text(ec));
         end_session(s, code::bad_update_code, error_text(ec), code::bad_update_code,
                     "bad update code from client", out);
@@ -170,25 +172,31 @@ void router::on_update(conn_id c, const proto::frame& f, action_sink& out) {
     }
     session& ss = sessions_[s];
     ss.last_active_ms = now_ms_;
-    if (!account_chunk(ss.up_chunked, cl.code, f.payload.size())) {
+    if (!account_chunk(ss.up_chunked, cd, f.payload.size())) {
         out.diagnose(c, "message limit exceeded in UPDATE");
         end_session(s, code::limit_exceeded, "limit: message size", code::limit_exceeded,
                     "limit: message size", out);
         return;
     }
-    if (ss.provider == daemon_conn) return builtin_update(s, cl.code, cl.content, out);
+    if (ss.provider == daemon_conn) {
+        proto::code_line cl;
+        proto::parse_code_line(f.payload, cl);  // valid: routed_code said so
+        return builtin_update(s, cl.code, cl.content, out);
+    }
     out.forward(ss.provider, ss.provider_id, f.wire);
     ++stats_.packets_routed;
     stats_.bytes_routed += f.wire.size();
-    if (is_terminal(cl.code)) drop_session(s);
+    if (is_terminal(cd)) drop_session(s);
 }
 
 void router::on_response(conn_id c, const proto::frame& f, action_sink& out) {
     const auto it = by_provider_.find(key(c, f.hdr.id));
     if (it == by_provider_.end()) return on_unknown_session(c, f, out);
     const std::uint32_t s = it->second;
-    proto::code_line cl;
-    if (const auto ec = proto::parse_code_line(f.payload, cl)) {
+    const std::uint16_t cd = proto::routed_code(f.payload);
+    if (cd == 0) {
+        proto::code_line cl;
+        const auto ec = proto::parse_code_line(f.payload, cl);
         out.diagnose(c, "bad RESPONSE: " + error_text(ec));
         end_session(s, code::bad_response_code, "bad response code from provider",
                     code::bad_response_code, error_text(ec), out);
@@ -196,7 +204,7 @@ void router::on_response(conn_id c, const proto::frame& f, action_sink& out) {
     }
     session& ss = sessions_[s];
     ss.last_active_ms = now_ms_;
-    if (!account_chunk(ss.down_chunked, cl.code, f.payload.size())) {
+    if (!account_chunk(ss.down_chunked, cd, f.payload.size())) {
         out.diagnose(c, "message limit exceeded in RESPONSE");
         end_session(s, code::limit_exceeded, "limit: message size", code::limit_exceeded,
                     "limit: message size", out);
@@ -205,7 +213,7 @@ void router::on_response(conn_id c, const proto::frame& f, action_sink& out) {
     out.forward(ss.client, ss.client_id, f.wire);
     ++stats_.packets_routed;
     stats_.bytes_routed += f.wire.size();
-    if (is_terminal(cl.code)) drop_session(s);
+    if (is_terminal(cd)) drop_session(s);
 }
 
 void router::on_unknown_session(conn_id c, const proto::frame& f, action_sink& out) {

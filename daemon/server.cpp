@@ -39,6 +39,7 @@
 #include <boost/unordered/unordered_flat_map.hpp>
 #include <spdlog/spdlog.h>
 
+#include "byte_queue.hpp"
 #include "junction/proto/status.hpp"
 #include "junction/proto/text.hpp"
 #include "listener.hpp"
@@ -115,8 +116,7 @@ struct connection {
     int fd;
     proto::frame_reader reader;
     credentials creds;
-    std::vector<std::uint8_t> out;  // queued; out[0, out_sent) is already written
-    std::size_t out_sent = 0;
+    byte_queue out;  // queued, not yet taken by the kernel
     std::uint32_t interest = EPOLLIN;  // the events registered in the epoll set
     bool dirty = false;
     // Closing happens in two steps. `forgotten`: the router has been told and
@@ -137,7 +137,7 @@ struct connection {
     std::unique_ptr<searpc_gateway> gateway;
     std::vector<std::uint8_t> router_inbox;
 
-    std::size_t unsent() const noexcept { return out.size() - out_sent; }
+    std::size_t unsent() const noexcept { return out.size(); }
     std::size_t queued() const noexcept { return unsent() + router_inbox.size(); }
 };
 
@@ -203,6 +203,7 @@ struct server::impl final : action_sink {
     int gateway_listen_fd = -1;
     bool running = true;
     std::vector<std::uint8_t> scratch;  // shared read buffer (one thread)
+    std::vector<std::uint8_t> packet;   // where send() builds a packet (one thread)
 
     // Timers: each a deadline in now_ms() time, 0 when not armed.
     std::uint64_t tick_at = 0;
@@ -263,10 +264,16 @@ struct server::impl final : action_sink {
     void forward(conn_id to, std::uint32_t id, std::span<const std::uint8_t> wire) override {
         connection* c = target(to);
         if (!c || c->closing || !has_room(*c, wire.size())) return;
-        std::vector<std::uint8_t>& q = c->gateway ? c->router_inbox : c->out;
-        const std::size_t at = q.size();
-        q.insert(q.end(), wire.begin(), wire.end());
-        proto::rewrite_id(q.data() + at, id);
+        if (c->gateway) {
+            std::vector<std::uint8_t>& q = c->router_inbox;
+            const std::size_t at = q.size();
+            q.insert(q.end(), wire.begin(), wire.end());
+            proto::rewrite_id(q.data() + at, id);
+        } else {
+            std::uint8_t* at = c->out.extend(wire.size());
+            std::memcpy(at, wire.data(), wire.size());
+            proto::rewrite_id(at, id);
+        }
         mark_dirty(*c);
     }
 
@@ -276,8 +283,13 @@ struct server::impl final : action_sink {
         if (!c) return;
         const std::size_t size = proto::header_size + proto::code_payload_size(message, content.size());
         if (!c->closing && !has_room(*c, size)) return;
-        proto::append_code_packet(c->gateway ? c->router_inbox : c->out, type, id, code, message,
-                                  content);
+        if (c->gateway) {
+            proto::append_code_packet(c->router_inbox, type, id, code, message, content);
+        } else {
+            packet.clear();
+            proto::append_code_packet(packet, type, id, code, message, content);
+            c->out.append(packet);
+        }
         mark_dirty(*c);
     }
 
@@ -341,7 +353,6 @@ struct server::impl final : action_sink {
     void fail_write(connection& c, int err) {
         c.abandon = true;
         c.out.clear();
-        c.out_sent = 0;
         if (!c.closing)
             schedule_close(c, std::string("write failed: ") + std::strerror(err));
         else
@@ -382,7 +393,7 @@ struct server::impl final : action_sink {
         // what is already queued, so a reading client always gets its answer.
         if (!g.to_client.empty() && !c.abandon &&
             (c.queued() <= cfg.lim.max_queued_bytes || has_room(c, g.to_client.size()))) {
-            c.out.insert(c.out.end(), g.to_client.begin(), g.to_client.end());
+            c.out.append(g.to_client);
             mark_dirty(c);
         }
         if (!g.close_reason.empty()) {
@@ -407,17 +418,9 @@ struct server::impl final : action_sink {
             apply(c, g);
         }
         if (c.abandon || c.unsent() == 0 || ((c.interest & EPOLLOUT) && !writable)) return;
-        const ssize_t n = ::send(c.fd, c.out.data() + c.out_sent, c.unsent(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        const ssize_t n = ::send(c.fd, c.out.data(), c.out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return fail_write(c, errno);
-        if (n > 0) c.out_sent += static_cast<std::size_t>(n);
-        if (c.unsent() == 0) {
-            c.out.clear();
-            c.out_sent = 0;
-        } else if (c.out_sent >= c.out.size() / 2) {
-            // Keep the written part from piling up in front of what is queued.
-            c.out.erase(c.out.begin(), c.out.begin() + static_cast<std::ptrdiff_t>(c.out_sent));
-            c.out_sent = 0;
-        }
+        if (n > 0) c.out.consume(static_cast<std::size_t>(n));
         update_interest(c);
         // A lingering connection whose bytes are all written closes now.
         if (c.forgotten && c.unsent() == 0) to_close.push_back(c.id);
@@ -810,7 +813,7 @@ struct server::impl final : action_sink {
     }
 
     void release_idle_buffers(connection& c) {
-        if (c.out.empty() && c.out.capacity() > keep_capacity) std::vector<std::uint8_t>().swap(c.out);
+        if (c.out.empty() && c.out.capacity() > keep_capacity) c.out.release();
         if (!c.reader.has_partial()) c.reader.shrink();
     }
 

@@ -56,6 +56,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     proto::code_line cl;
     const std::error_code ec = proto::parse_code_line(payload, cl);
     FUZZ_CHECK(ec == reference_parse(text));
+    // The router's inline check agrees with the parser.
+    FUZZ_CHECK(proto::routed_code(payload) == (ec ? 0 : cl.code));
     if (ec) return 0;
 
     const auto nl = text.find('\n');

@@ -329,6 +329,33 @@ TEST_CASE("a code line whose code is not three digits from 100 to 599 is bad_cod
     CHECK(parse_code_line(as_bytes(bad), cl) == errc::bad_code);
 }
 
+TEST_CASE("routed_code gives parse_code_line's code exactly when parse_code_line accepts the payload",
+          "[proto][text][code]") {
+    const auto agree = [](const std::string& payload) {
+        INFO(Catch::Detail::stringify(payload));
+        code_line cl;
+        const bool ok = !parse_code_line(as_bytes(payload), cl);
+        CHECK(routed_code(as_bytes(payload)) == (ok ? cl.code : 0));
+    };
+    for (const char* p : {"200\n", "200 OK\n", "312 \n", "100\n", "599 x\nrest", "600\n", "099\n",
+                          "200", "200 OK", "200x\n", "20\n", "", "\n", "200 \n\n", "2a0\n",
+                          "200\tOK\n", " 200\n", "301\n[\"f\", 1]"})
+        agree(p);
+    // Every payload of up to 5 bytes over an alphabet that covers each rule.
+    const std::string alphabet = "0159 \nx";
+    for (std::size_t len = 0; len <= 5; ++len) {
+        std::vector<std::size_t> digit(len, 0);
+        for (;;) {  // bounded: alphabet.size()^len payloads
+            std::string payload;
+            for (const std::size_t d : digit) payload += alphabet[d];
+            agree(payload);
+            std::size_t i = 0;
+            while (i < len && ++digit[i] == alphabet.size()) digit[i++] = 0;
+            if (i == len) break;
+        }
+    }
+}
+
 // --- Writing code lines and packets ----------------------------------------------------
 
 TEST_CASE("format_code_line writes the three digits, a space and the message, then a newline", "[proto][text][code]") {

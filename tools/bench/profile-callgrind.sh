@@ -7,7 +7,7 @@
 #
 # -H junctiond skips the relay (its figures do not change with junctiond's code).
 # For every hub and workload it writes OUTDIR/<hub>.<workload>.cg and prints:
-#   - Ir in the hub's event loop (junctiond: asio's scheduler::run; relay: run_relay)
+#   - Ir in the hub's event loop (junctiond: server::impl::run_loop; relay: run_relay)
 #   - calls routed (junctiond: router::on_update calls; relay: relay::route calls / 2)
 #   - Ir per call, and the top functions by exclusive Ir.
 # Instruction counts do not depend on the machine's load, unlike every timing.
@@ -64,7 +64,7 @@ for hub in $hubs; do
         [ -n "$junctiond" ] && set -- "$@" --junctiond "$junctiond"
         "$bench" "$@" >"$out/$hub.$wl.log" 2>&1 || { echo "$0: bench failed, see $out/$hub.$wl.log" >&2; exit 1; }
         if [ "$hub" = junctiond ]; then
-            ir=$(inclusive "$cg" 'scheduler::run(')
+            ir=$(inclusive "$cg" 'impl::run_loop(')
             n=$(calls "$cg" 'router::on_update(')
         else
             ir=$(inclusive "$cg" 'run_relay(')

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <span>
 #include <string>
 #include <string_view>
@@ -52,6 +53,21 @@ struct code_line {
 };
 
 std::error_code parse_code_line(std::span<const std::uint8_t> payload, code_line& out) noexcept;
+
+// The routing path's check: the code of a payload whose code line
+// parse_code_line accepts, else 0 (parse_code_line then says why). Inline and
+// without the line's parts: routing needs only the code (callgrind 8×16: 60 ->
+// ~15 instructions per routed packet).
+inline std::uint16_t routed_code(std::span<const std::uint8_t> payload) noexcept {
+    if (payload.size() < 4) return 0;
+    const unsigned d0 = payload[0] - 48u, d1 = payload[1] - 48u, d2 = payload[2] - 48u;
+    if (d0 > 9 || d1 > 9 || d2 > 9) return 0;
+    const unsigned code = d0 * 100 + d1 * 10 + d2;
+    if (code < 100 || code > 599) return 0;
+    if (payload[3] == '\n') return static_cast<std::uint16_t>(code);
+    if (payload[3] != ' ' || !std::memchr(payload.data() + 4, '\n', payload.size() - 4)) return 0;
+    return static_cast<std::uint16_t>(code);
+}
 
 // "<ddd>[ <message>]\n". Like append_code_packet, cuts the message at its first
 // '\n' and shortens it to fit a payload without content.
