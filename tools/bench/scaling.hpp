@@ -54,6 +54,9 @@ struct scaling_point {
     // seq_64_p50_us, hub_cpu_us_per_call, calls_per_s, hub_rss_kib: of the daemon holding
     // the state (values), and of the baseline daemon measured in turns with it.
     std::map<std::string, double> values, base_values;
+    // seq_64_p50_us, hub_cpu_us_per_call: values ÷ base_values within each turn (the two
+    // measured back to back), the median over the turns. What the table's ratios show.
+    std::map<std::string, double> ratios;
 };
 
 struct scaling_sweep {
