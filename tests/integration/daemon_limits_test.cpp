@@ -447,3 +447,37 @@ TEST_CASE("slow reader: a client flooding echo UPDATEs without reading is closed
     late.send(packet_type::request, 1, "echo late");
     CHECK(next(late) == response(1, "200 OK\nlate"));
 }
+
+TEST_CASE("back-pressure under the bound: a provider that stops reading for a while gets every "
+          "queued UPDATE, in order, once it reads again",
+          "[daemon][limits][slow-reader]") {
+    // 3 MiB queued for the provider: far over what its socket buffer takes, so
+    // the daemon writes part, waits to be writable and writes the rest
+    // (daemon/server.cpp, flush), under the default 8 MiB bound.
+    temp_dir dir;
+    daemon_process d(dir);
+    raw_client provider = provider_of(d.socket(), "svc");
+    raw_client client(d.socket());
+    set_send_timeout(client, due);
+    client.send(packet_type::request, 1, "svc burst");
+    const packet opened = provider.recv(due);
+    REQUIRE(opened.type() == static_cast<int>(packet_type::request));
+
+    constexpr int updates = 96;
+    const auto body = [](int i) { return "300\n" + std::to_string(i) + ":" + std::string(32 * 1024, 'b'); };
+    for (int i = 0; i < updates; ++i) client.send(packet_type::update, 1, body(i));
+    // Everything is in the daemon or in its queue for the provider: a client
+    // REQUEST to echo comes back, so the daemon has read past the burst.
+    CHECK(client.request(2, "echo barrier").content() == "barrier");
+
+    for (int i = 0; i < updates; ++i) {
+        const packet p = provider.recv(due);
+        REQUIRE(p.type() == static_cast<int>(packet_type::update));
+        REQUIRE(p.id() == opened.id());
+        REQUIRE(p.payload == body(i));
+    }
+    CHECK_FALSE(provider.try_recv(poll_now));
+    // Both ends are still served.
+    provider.send(packet_type::response, opened.id(), "103 done\n");
+    CHECK(client.recv(due).payload == "103 done\n");
+}
