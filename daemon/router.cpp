@@ -60,8 +60,8 @@ bool router::on_packet(conn_id c, const proto::frame& f, action_sink& out) {
             on_request(c, it->second, f, out);
             return true;
         }
-        case packet_type::update: on_update(c, f, out); return true;
-        case packet_type::response: on_response(c, f, out); return true;
+        case packet_type::update: return on_update(c, f, out);
+        case packet_type::response: return on_response(c, f, out);
         default: break;
     }
     // "Packet types": anything but REQUEST/UPDATE/RESPONSE ends the connection.
@@ -157,9 +157,12 @@ void router::on_request(conn_id c, connection& conn, const proto::frame& f, acti
     stats_.bytes_routed += f.wire.size();
 }
 
-void router::on_update(conn_id c, const proto::frame& f, action_sink& out) {
+bool router::on_update(conn_id c, const proto::frame& f, action_sink& out) {
     const auto it = by_client_.find(key(c, f.hdr.id));
-    if (it == by_client_.end()) return on_unknown_session(c, f, out);
+    if (it == by_client_.end()) {
+        on_unknown_session(c, f, out);
+        return true;
+    }
     const std::uint32_t s = it->second;
     const std::uint16_t cd = proto::routed_code(f.payload);
     if (cd == 0) {
@@ -168,7 +171,7 @@ void router::on_update(conn_id c, const proto::frame& f, action_sink& out) {
         out.diagnose(c, "bad UPDATE: " + error_text(ec));
         end_session(s, code::bad_update_code, error_text(ec), code::bad_update_code,
                     "bad update code from client", out);
-        return;
+        return true;
     }
     session& ss = sessions_[s];
     ss.last_active_ms = now_ms_;
@@ -176,22 +179,27 @@ void router::on_update(conn_id c, const proto::frame& f, action_sink& out) {
         out.diagnose(c, "message limit exceeded in UPDATE");
         end_session(s, code::limit_exceeded, "limit: message size", code::limit_exceeded,
                     "limit: message size", out);
-        return;
+        return true;
     }
     if (ss.provider == daemon_conn) {
         proto::code_line cl;
         proto::parse_code_line(f.payload, cl);  // valid: routed_code said so
-        return builtin_update(s, cl.code, cl.content, out);
+        builtin_update(s, cl.code, cl.content, out);
+        return true;
     }
     out.forward(ss.provider, ss.provider_id, f.wire);
     ++stats_.packets_routed;
     stats_.bytes_routed += f.wire.size();
     if (is_terminal(cd)) drop_session(s);
+    return true;
 }
 
-void router::on_response(conn_id c, const proto::frame& f, action_sink& out) {
+bool router::on_response(conn_id c, const proto::frame& f, action_sink& out) {
     const auto it = by_provider_.find(key(c, f.hdr.id));
-    if (it == by_provider_.end()) return on_unknown_session(c, f, out);
+    if (it == by_provider_.end()) {
+        on_unknown_session(c, f, out);
+        return true;
+    }
     const std::uint32_t s = it->second;
     const std::uint16_t cd = proto::routed_code(f.payload);
     if (cd == 0) {
@@ -200,7 +208,7 @@ void router::on_response(conn_id c, const proto::frame& f, action_sink& out) {
         out.diagnose(c, "bad RESPONSE: " + error_text(ec));
         end_session(s, code::bad_response_code, "bad response code from provider",
                     code::bad_response_code, error_text(ec), out);
-        return;
+        return true;
     }
     session& ss = sessions_[s];
     ss.last_active_ms = now_ms_;
@@ -208,12 +216,13 @@ void router::on_response(conn_id c, const proto::frame& f, action_sink& out) {
         out.diagnose(c, "message limit exceeded in RESPONSE");
         end_session(s, code::limit_exceeded, "limit: message size", code::limit_exceeded,
                     "limit: message size", out);
-        return;
+        return true;
     }
     out.forward(ss.client, ss.client_id, f.wire);
     ++stats_.packets_routed;
     stats_.bytes_routed += f.wire.size();
     if (is_terminal(cd)) drop_session(s);
+    return true;
 }
 
 void router::on_unknown_session(conn_id c, const proto::frame& f, action_sink& out) {

@@ -146,8 +146,10 @@ private:
     }
 
     void on_request(conn_id c, connection& conn, const proto::frame& f, action_sink& out);
-    void on_update(conn_id c, const proto::frame& f, action_sink& out);
-    void on_response(conn_id c, const proto::frame& f, action_sink& out);
+    // These two return on_packet's answer (always true: reading goes on), so
+    // that on_packet ends in a tail call on the routing path.
+    bool on_update(conn_id c, const proto::frame& f, action_sink& out);
+    bool on_response(conn_id c, const proto::frame& f, action_sink& out);
     void on_unknown_session(conn_id c, const proto::frame& f, action_sink& out);
     // Counts a chunk of a message; false when the message went over the limit.
     bool account_chunk(std::uint32_t& chunked, std::uint16_t code, std::size_t bytes) const;

@@ -3,16 +3,14 @@
 
 namespace junction::proto {
 
-bool frame_reader::accept(const header& h) noexcept {
+bool frame_reader::reject(const header& h) noexcept {
     if (h.version != protocol_version) {
         error_ = errc::bad_version;
     } else if (!is_session_type(h.type)) {
         // Judged on the header alone: no need to wait for a payload that is discarded.
         error_ = errc::reserved_type;
-    } else if (h.length > max_payload_) {
-        error_ = errc::payload_too_large;
     } else {
-        return true;
+        error_ = errc::payload_too_large;
     }
     bad_header_ = h;
     return false;

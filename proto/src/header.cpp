@@ -30,14 +30,4 @@ header_bytes encode_header(const header& h) noexcept {
     return b;
 }
 
-header decode_header(std::span<const std::uint8_t, header_size> in) noexcept {
-    header h;
-    h.version = in[0];
-    h.type = in[1];
-    h.length = static_cast<std::uint16_t>((in[2] << 8) | in[3]);
-    h.id = (std::uint32_t{in[4]} << 24) | (std::uint32_t{in[5]} << 16) |
-           (std::uint32_t{in[6]} << 8) | std::uint32_t{in[7]};
-    return h;
-}
-
 }  // namespace junction::proto

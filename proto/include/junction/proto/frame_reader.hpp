@@ -58,7 +58,13 @@ public:
 
 private:
     // Checks a decoded header; sets error_ and bad_header_ when it is not acceptable.
-    bool accept(const header& h) noexcept;
+    bool accept(const header& h) noexcept {
+        if (h.version == protocol_version && is_session_type(h.type) && h.length <= max_payload_)
+            [[likely]]
+            return true;
+        return reject(h);
+    }
+    bool reject(const header& h) noexcept;  // records why `h` is not acceptable; false
 
     std::size_t max_payload_ = max_payload;
     std::vector<std::uint8_t> partial_;

@@ -46,7 +46,16 @@ using header_bytes = std::array<std::uint8_t, header_size>;
 
 void encode_header(const header& h, std::span<std::uint8_t, header_size> out) noexcept;
 header_bytes encode_header(const header& h) noexcept;
-header decode_header(std::span<const std::uint8_t, header_size> in) noexcept;
+// Inline: the frame reader decodes one header per packet on the routing path.
+inline header decode_header(std::span<const std::uint8_t, header_size> in) noexcept {
+    header h;
+    h.version = in[0];
+    h.type = in[1];
+    h.length = static_cast<std::uint16_t>((in[2] << 8) | in[3]);
+    h.id = (std::uint32_t{in[4]} << 24) | (std::uint32_t{in[5]} << 16) | (std::uint32_t{in[6]} << 8) |
+           std::uint32_t{in[7]};
+    return h;
+}
 
 // Rewrites only the id field of an encoded header (the router's one edit on the forwarding path).
 inline void rewrite_id(std::uint8_t* header_start, std::uint32_t id) noexcept {
