@@ -162,7 +162,6 @@ std::string bound_path(int fd) {
     return std::string(addr.sun_path, ::strnlen(addr.sun_path, len - offsetof(sockaddr_un, sun_path)));
 }
 
-
 }  // namespace
 
 struct server::impl final : action_sink {
@@ -181,10 +180,10 @@ struct server::impl final : action_sink {
         for (const int sig : {SIGINT, SIGTERM, SIGHUP}) ::sigaddset(&set, sig);
         if (::sigprocmask(SIG_BLOCK, &set, nullptr) != 0) fail_errno("sigprocmask");
         signal_fd = ::signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-        // Sockets are written with MSG_NOSIGNAL; this covers the rest (a log pipe whose reader went).
-        ::signal(SIGPIPE, SIG_IGN);
         if (signal_fd < 0) fail_errno("signalfd");
         watch(signal_fd, EPOLLIN, tag_signals);
+        // Sockets are written with MSG_NOSIGNAL; this covers the rest (a log pipe whose reader went).
+        ::signal(SIGPIPE, SIG_IGN);
     }
     ~impl() {
         conns.clear();  // closes their sockets
@@ -237,9 +236,10 @@ struct server::impl final : action_sink {
         return c && c->id == id ? c : nullptr;
     }
 
+    // The connection with this id if the router may still route to it.
     connection* target(conn_id id) {
-        connection* c = slot_of(id);
-        return c && c->id == id && !c->forgotten ? c : nullptr;
+        connection* c = live(id);
+        return c && !c->forgotten ? c : nullptr;
     }
 
     // False (and the connection is being closed) when `bytes` more would pass the bound.
