@@ -48,9 +48,12 @@ constexpr std::size_t batch = 256;
 constexpr std::size_t fd_margin = 128;
 constexpr rlim_t fd_wanted = 4096;
 // Turns per daemon per point in full mode, each a 1/full_repeats share of --duration-ms
-// and --iterations; the best turn counts (see summarize): with many short turns, one is
-// likely to have missed the neighbours' bursts.
-constexpr unsigned full_repeats = 7;
+// and --iterations. A point's ratio is the median of the turns' ratios (measure_pair);
+// the values shown are each daemon's best turn (summarize). Short turns make the two
+// daemons of a turn share the machine's state: with 7 turns, the worst ratio of a sweep
+// wandered between 1.0 and 1.25 from run to run on a noisy VM (session 4), with 21 it
+// stayed within 1.01-1.08 over three runs, in the same time.
+constexpr unsigned full_repeats = 21;
 
 // junctiond's limits, raised above every count a sweep reaches (daemon/config.cpp).
 // clang-format off
@@ -279,7 +282,7 @@ std::map<std::string, double> summarize(const std::vector<sample>& v, pid_t hub)
 
 // The grown daemon against the baseline daemon (started alike, nothing added), taken
 // in turns (A B, B A, A B, ...: drift and a neighbour's bursts land on both alike), so a
-// ratio compares measurements made at the same time. Full mode: the best of 7 turns each.
+// ratio compares measurements made at the same time. Full mode: full_repeats turns each.
 void measure_pair(running_system& base, running_system& grown, const scaling_options& opt,
                   scaling_point& p) {
     const unsigned repeats = opt.mode == scaling_mode::full ? full_repeats : 1;
@@ -297,8 +300,8 @@ void measure_pair(running_system& base, running_system& grown, const scaling_opt
     p.values = summarize(b, grown.hub_pid);
     // A neighbour's burst that lands on one turn lands on both daemons of that turn;
     // taking the best turn of each daemon separately can compare a lucky turn of one
-    // with an unlucky one of the other (session 4: ratios from 0.77 to 1.25 for points
-    // where nothing in the routed path changes).
+    // with an unlucky one of the other (session 4, 7 turns: ratios from 0.77 to 1.25 for
+    // points where nothing in the routed path changes).
     const auto paired = [&](double sample::*field) {
         std::vector<double> r;
         for (std::size_t i = 0; i < a.size(); ++i)
@@ -640,9 +643,9 @@ scaling_result run_scaling(const scaling_options& opt, const pin_plan& plan, con
 void print_scaling(std::ostream& out, const scaling_result& r, bool markdown) {
     out << "scaling (" << to_string(r.mode) << "): junctiond, pin " << r.pin_detail
         << "; each point: hub CPU/call over a pipelined 64 B window and seq 64 B p50"
-        << (r.mode == scaling_mode::full ? " (the best of 7 turns)" : "")
+        << (r.mode == scaling_mode::full ? " (the best of " + std::to_string(full_repeats) + " turns)" : "")
         << "; ratio: to a junctiond at 1 measured in turns with it"
-        << (r.mode == scaling_mode::full ? " (the median of the 7 turns' ratios)" : "")
+        << (r.mode == scaling_mode::full ? " (the median of the turns' ratios)" : "")
         << "; load average "
         << r.loadavg_start << " before, " << r.loadavg_end << " after\n\n";
     std::vector<std::vector<std::string>> rows;

@@ -31,7 +31,7 @@ namespace junction::bench {
 class temp_dir;
 
 // none: skip; quick: the first and last point of each sweep, one short
-// measurement each (the smoke test); full: every point (1, 10, 100, ...), best of 7 turns.
+// measurement each (the smoke test); full: every point (1, 10, 100, ...), 21 turns each (the median of their ratios).
 enum class scaling_mode { none, quick, full };
 scaling_mode parse_scaling_mode(const std::string& s);  // "none", "quick", "full"
 std::string to_string(scaling_mode m);
