@@ -211,6 +211,7 @@ struct server::impl final : action_sink {
     std::uint64_t watchdog_period_ms = 0;
     std::uint64_t shutdown_at = 0;
     std::uint64_t accept_retry_at = 0;  // listeners paused after an accept error
+    std::uint64_t accept_failures = 0;  // in a row, since the last accept that worked
 
     boost::unordered_flat_map<conn_id, std::unique_ptr<connection>> conns;
     // The hot path's view of `conns` (target() runs for every forwarded packet):
@@ -594,14 +595,20 @@ struct server::impl final : action_sink {
         for (int k = 0; k < 64 && !stopping; ++k) {
             const int fd = ::accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
             if (fd >= 0) {
+                if (accept_failures) {
+                    spdlog::info("accepting again after {} failed attempts", accept_failures);
+                    accept_failures = 0;
+                }
                 on_accept(fd, searpc);
                 continue;
             }
             if (errno == EAGAIN || errno == EWOULDBLOCK) return;
             if (errno == EINTR || errno == ECONNABORTED) continue;
-            // EMFILE and friends: log, stop watching the listeners for a little
-            // while (a level-triggered listener would spin the loop), try again.
-            spdlog::error("accept failed: {}", std::strerror(errno));
+            // EMFILE and friends: log (once until it works again), stop watching
+            // the listeners for a little while (a level-triggered listener would
+            // spin the loop), try again.
+            if (accept_failures++ == 0)
+                spdlog::error("accept failed: {}; retrying every 100 ms", std::strerror(errno));
             pause_listeners(true);
             accept_retry_at = now_ms() + 100;
             return;
