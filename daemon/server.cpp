@@ -579,7 +579,14 @@ struct server::impl final : action_sink {
         if (searpc)
             c.gateway = std::make_unique<searpc_gateway>(cfg.lim.max_message, cfg.lim.max_payload,
                                                          cfg.searpc_call_timeout_ms);
-        watch(fd, c.interest, id);
+        epoll_event ev{};
+        ev.events = c.interest;
+        ev.data.u64 = id;
+        if (::epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
+            // ENOSPC (fs.epoll.max_user_watches) or ENOMEM: this connection goes, the daemon stays.
+            owned->fd = -1;
+            return refuse(fd, cr, std::string("limit: cannot watch the connection: ") + std::strerror(errno));
+        }
         slot_of(id) = &c;
         conns.emplace(id, std::move(owned));
         ++conns_per_uid[cr.uid];
@@ -637,7 +644,12 @@ struct server::impl final : action_sink {
         spdlog::info("signal {}: shutting down ({} connections, {} sessions)", signo, conns.size(),
                      rt.session_count());
         for (int* fd : {&listen_fd, &gateway_listen_fd}) {
-            if (*fd >= 0) ::close(*fd);  // new connects are refused from here on
+            if (*fd < 0) continue;
+            // Out of the epoll set first: a socket-activated listener stays open in
+            // systemd after our close, and a registration lives as long as the
+            // socket, so it would keep reporting connects nobody accepts.
+            ::epoll_ctl(ep, EPOLL_CTL_DEL, *fd, nullptr);
+            ::close(*fd);  // our own socket: new connects are refused from here on
             *fd = -1;
         }
         unlink_if_ours(bound);

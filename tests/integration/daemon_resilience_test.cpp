@@ -15,11 +15,9 @@
 #include <csignal>
 #include <cstring>
 #include <fstream>
-#include <iterator>
 #include <map>
 #include <mutex>
 #include <set>
-#include <sstream>
 #include <string>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -573,24 +571,6 @@ TEST_CASE("SIGTERM with a client that never reads: the daemon still exits 0 with
     CHECK(client.wait_closed(due));
     CHECK(sleeper.wait_closed(due));
 }
-
-namespace {
-
-// utime + stime of a process, in clock ticks (/proc/<pid>/stat fields 14 and 15).
-long cpu_ticks(pid_t pid) {
-    std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    std::istringstream fields(stat.substr(stat.rfind(')') + 2));  // after "pid (comm) "
-    std::string f;
-    long utime = 0, stime = 0;
-    for (int i = 3; i <= 15 && fields >> f; ++i) {
-        if (i == 14) utime = std::stol(f);
-        if (i == 15) stime = std::stol(f);
-    }
-    return utime + stime;
-}
-
-}  // namespace
 
 TEST_CASE("out of file descriptors: accept failures are logged, the loop does not spin, and "
           "connections waiting in the backlog are served once descriptors are free",

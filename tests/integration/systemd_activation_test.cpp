@@ -7,9 +7,13 @@
 #include <catch2/catch.hpp>
 
 #include <csignal>
+#include <cstring>
 #include <optional>
 #include <stdexcept>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <thread>
 #include <unistd.h>
 
 #include "harness.hpp"
@@ -99,4 +103,45 @@ TEST_CASE("socket-activated with two fds (searpc, junction): junctiond serves th
     d.signal(SIGTERM);
     CHECK(d.wait_exit() == 0);
     CHECK(is_socket(main_sock));
+}
+
+TEST_CASE("socket-activated: a connect to systemd's socket during a lingering shutdown does not "
+          "make the loop spin",
+          "[systemd][activation][shutdown]") {
+    // systemd keeps its own copy of the listening socket. This test plays
+    // systemd (unlike systemd-socket-activate above, it keeps the socket open):
+    // junctiond must take the socket out of its epoll set at shutdown, or a
+    // connect waiting in the backlog keeps it readable for the whole shutdown.
+    temp_dir dir;
+    const std::string path = dir.file("activated.sock");
+    const int listener = ::socket(AF_UNIX, SOCK_STREAM, 0);  // inherited: no CLOEXEC
+    REQUIRE(listener >= 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+    REQUIRE(::bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::listen(listener, 64) == 0);
+    // The shell moves it to fd 3 and execs junctiond under its own pid (LISTEN_PID=$$).
+    const std::string log = dir.file("log");
+    child_process d({"/bin/sh", "-c",
+                     "exec 3<&" + std::to_string(listener) +
+                         "; LISTEN_FDS=1 LISTEN_FDNAMES=junction LISTEN_PID=$$ exec '" + JUNCTIOND_PATH +
+                         "' --socket '" + dir.file("own.sock") + "' --shutdown-timeout-ms 3000"},
+                    log);
+    // A client that never reads: its answers (60 × 30 kB) make shutdown linger.
+    raw_client hoarder(path);
+    const std::string line = "echo " + std::string(30000, 'a');
+    for (std::uint32_t id = 1; id <= 60; ++id) hoarder.send(junction::proto::packet_type::request, id, line);
+    REQUIRE(wait_until([&] { return file_contains(log, "conn 1 open"); }));
+
+    d.signal(SIGTERM);
+    REQUIRE(wait_until([&] { return file_contains(log, "shutting down"); }));
+    raw_client late(path);  // waits in the backlog of the socket the test still holds
+    const long before = cpu_ticks(d.pid());
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    const long used = cpu_ticks(d.pid()) - before;
+    INFO("junctiond CPU ticks in 500 ms of shutdown: " << used << " (" << ::sysconf(_SC_CLK_TCK) << " per second)");
+    CHECK(used < ::sysconf(_SC_CLK_TCK) / 10);  // under 100 ms of CPU in 500 ms
+    CHECK(d.wait_exit(std::chrono::milliseconds(10000)) == 0);
+    ::close(listener);
 }

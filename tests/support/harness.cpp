@@ -178,6 +178,21 @@ bool socket_accepts(const std::string& path) {
     return ok;
 }
 
+long cpu_ticks(pid_t pid) {
+    // /proc/<pid>/stat: fields 14 and 15, counted after "pid (comm) " (comm may hold spaces).
+    const std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+    const auto close_paren = stat.rfind(')');
+    if (close_paren == std::string::npos) return -1;
+    std::istringstream fields(stat.substr(close_paren + 2));
+    std::string f;
+    long utime = 0, stime = 0;
+    for (int i = 3; i <= 15 && fields >> f; ++i) {
+        if (i == 14) utime = std::stol(f);
+        if (i == 15) stime = std::stol(f);
+    }
+    return utime + stime;
+}
+
 daemon_process::daemon_process(const temp_dir& dir, std::vector<std::string> extra_args,
                                std::string socket_name)
     : socket_(dir.file(socket_name)), log_path_(dir.file(socket_name + ".log")) {

@@ -97,6 +97,9 @@ private:
 // True when a connect() to `path` succeeds.
 bool socket_accepts(const std::string& path);
 
+// CPU time a process has used (user + system), in clock ticks (sysconf(_SC_CLK_TCK) per second).
+long cpu_ticks(pid_t pid);
+
 // The whole contents of a file ("" if it cannot be read).
 std::string read_file(const std::string& path);
 // Replaces a file's contents (a config file before a SIGHUP, say).
