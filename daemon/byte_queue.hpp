@@ -10,6 +10,7 @@
 #include <cstring>
 #include <memory>
 #include <span>
+#include <utility>
 
 namespace junction::daemon {
 
@@ -36,6 +37,13 @@ public:
         if (begin_ == end_) begin_ = end_ = 0;
     }
     void clear() noexcept { begin_ = end_ = 0; }
+    void swap(byte_queue& other) noexcept {
+        buf_.swap(other.buf_);
+        std::swap(cap_, other.cap_);
+        std::swap(begin_, other.begin_);
+        std::swap(end_, other.end_);
+    }
+    std::span<const std::uint8_t> bytes() const noexcept { return {data(), size()}; }
     // Gives the memory back (an idle connection keeps none).
     void release() noexcept {
         buf_.reset();

@@ -135,7 +135,7 @@ struct connection {
     // Gateway connections (libsearpc named pipe) speak searpc on the socket; the
     // router's packets for them go to `router_inbox` and through the translator.
     std::unique_ptr<searpc_gateway> gateway;
-    std::vector<std::uint8_t> router_inbox;
+    byte_queue router_inbox;
 
     std::size_t unsent() const noexcept { return out.size(); }
     std::size_t queued() const noexcept { return unsent() + router_inbox.size(); }
@@ -262,19 +262,15 @@ struct server::impl final : action_sink {
         }
     }
 
+    // Where the router's packets for `c` go: its socket, or the gateway's translator.
+    static byte_queue& queue_of(connection& c) noexcept { return c.gateway ? c.router_inbox : c.out; }
+
     void forward(conn_id to, std::uint32_t id, std::span<const std::uint8_t> wire) override {
         connection* c = target(to);
         if (!c || c->closing || !has_room(*c, wire.size())) return;
-        if (c->gateway) {
-            std::vector<std::uint8_t>& q = c->router_inbox;
-            const std::size_t at = q.size();
-            q.insert(q.end(), wire.begin(), wire.end());
-            proto::rewrite_id(q.data() + at, id);
-        } else {
-            std::uint8_t* at = c->out.extend(wire.size());
-            std::memcpy(at, wire.data(), wire.size());
-            proto::rewrite_id(at, id);
-        }
+        std::uint8_t* at = queue_of(*c).extend(wire.size());
+        std::memcpy(at, wire.data(), wire.size());
+        proto::rewrite_id(at, id);
         mark_dirty(*c);
     }
 
@@ -284,13 +280,9 @@ struct server::impl final : action_sink {
         if (!c) return;
         const std::size_t size = proto::header_size + proto::code_payload_size(message, content.size());
         if (!c->closing && !has_room(*c, size)) return;
-        if (c->gateway) {
-            proto::append_code_packet(c->router_inbox, type, id, code, message, content);
-        } else {
-            packet.clear();
-            proto::append_code_packet(packet, type, id, code, message, content);
-            c->out.append(packet);
-        }
+        packet.clear();
+        proto::append_code_packet(packet, type, id, code, message, content);
+        queue_of(*c).append(packet);
         mark_dirty(*c);
     }
 
@@ -362,11 +354,14 @@ struct server::impl final : action_sink {
 
     // --- The epoll set --------------------------------------------------------------
 
-    void watch(int fd, std::uint32_t events, std::uint64_t data, int op = EPOLL_CTL_ADD) {
+    bool try_watch(int fd, std::uint32_t events, std::uint64_t data, int op = EPOLL_CTL_ADD) noexcept {
         epoll_event ev{};
         ev.events = events;
         ev.data.u64 = data;
-        if (::epoll_ctl(ep, op, fd, &ev) != 0) fail_errno("epoll_ctl");
+        return ::epoll_ctl(ep, op, fd, &ev) == 0;
+    }
+    void watch(int fd, std::uint32_t events, std::uint64_t data, int op = EPOLL_CTL_ADD) {
+        if (!try_watch(fd, events, data, op)) fail_errno("epoll_ctl");
     }
 
     // Level-triggered: EPOLLIN until the connection closes, EPOLLOUT while the
@@ -408,11 +403,11 @@ struct server::impl final : action_sink {
     // a flush does not try again.
     void flush(connection& c, bool writable = false) {
         if (c.gateway && !c.router_inbox.empty()) {
-            std::vector<std::uint8_t> inbox;
+            byte_queue inbox;
             inbox.swap(c.router_inbox);
             gateway_output g;
             proto::frame_reader frames;
-            frames.feed(inbox, [&](const proto::frame& f) {
+            frames.feed(inbox.bytes(), [&](const proto::frame& f) {
                 c.gateway->on_router_frame(f, g);
                 return true;
             });
@@ -454,7 +449,6 @@ struct server::impl final : action_sink {
     // buffers full so that one busy peer cannot starve the others (what is
     // left is reported again by the level-triggered epoll set).
     void read_available(connection& c) {
-        rt.set_now(now_ms());
         for (int round = 0; round < 8; ++round) {
             const ssize_t n = ::read(c.fd, scratch.data(), scratch.size());
             if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
@@ -579,10 +573,7 @@ struct server::impl final : action_sink {
         if (searpc)
             c.gateway = std::make_unique<searpc_gateway>(cfg.lim.max_message, cfg.lim.max_payload,
                                                          cfg.searpc_call_timeout_ms);
-        epoll_event ev{};
-        ev.events = c.interest;
-        ev.data.u64 = id;
-        if (::epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) != 0) {
+        if (!try_watch(fd, c.interest, id)) {
             // ENOSPC (fs.epoll.max_user_watches) or ENOMEM: this connection goes, the daemon stays.
             owned->fd = -1;
             return refuse(fd, cr, std::string("limit: cannot watch the connection: ") + std::strerror(errno));
@@ -766,6 +757,8 @@ struct server::impl final : action_sink {
             const int n = ::epoll_wait(ep, events.data(), static_cast<int>(events.size()),
                                        next_timeout(now_ms()));
             if (n < 0 && errno != EINTR) fail_errno("epoll_wait");
+            const std::uint64_t now = now_ms();  // the router's time for this wake-up
+            rt.set_now(now);
             for (int i = 0; i < n; ++i) {
                 const std::uint64_t tag = events[i].data.u64;
                 if (tag == tag_listener)
@@ -777,7 +770,7 @@ struct server::impl final : action_sink {
                 else
                     on_connection_event(static_cast<conn_id>(tag), events[i].events);
             }
-            run_due_timers(now_ms());
+            run_due_timers(now);
             after_batch();
         }
     }

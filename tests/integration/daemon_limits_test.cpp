@@ -459,9 +459,7 @@ TEST_CASE("back-pressure under the bound: a provider that stops reading for a wh
     raw_client provider = provider_of(d.socket(), "svc");
     raw_client client(d.socket());
     set_send_timeout(client, due);
-    client.send(packet_type::request, 1, "svc burst");
-    const packet opened = provider.recv(due);
-    REQUIRE(opened.type() == static_cast<int>(packet_type::request));
+    const std::uint32_t provider_id = open_session(client, 1, "svc burst", provider);
 
     constexpr int updates = 96;
     const auto body = [](int i) { return "300\n" + std::to_string(i) + ":" + std::string(32 * 1024, 'b'); };
@@ -473,11 +471,11 @@ TEST_CASE("back-pressure under the bound: a provider that stops reading for a wh
     for (int i = 0; i < updates; ++i) {
         const packet p = provider.recv(due);
         REQUIRE(p.type() == static_cast<int>(packet_type::update));
-        REQUIRE(p.id() == opened.id());
+        REQUIRE(p.id() == provider_id);
         REQUIRE(p.payload == body(i));
     }
     CHECK_FALSE(provider.try_recv(poll_now));
     // Both ends are still served.
-    provider.send(packet_type::response, opened.id(), "103 done\n");
+    provider.send(packet_type::response, provider_id, "103 done\n");
     CHECK(client.recv(due).payload == "103 done\n");
 }
